@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from db.engine import make_engine
 
@@ -37,3 +38,8 @@ def current_revision(url: str) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision the migration scripts define."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

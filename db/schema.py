@@ -67,7 +67,12 @@ class User(Base):
         Index("idx_users_created_at", "created_at"),
         Index(
             "idx_users_admin_overview",
-            "id", "email", "role", "is_active", "created_at", "last_login",
+            "id",
+            "email",
+            "role",
+            "is_active",
+            "created_at",
+            "last_login",
         ),
     )
 
@@ -409,9 +414,9 @@ class WatchlistAsset(Base):
         UniqueConstraint("watchlist_id", "crypto_id"),
         # Deferred on PostgreSQL so a reorder that swaps positions can pass through a
         # transient duplicate; SQLite cannot defer UNIQUE, so it gets the plain constraint.
-        UniqueConstraint(
-            "watchlist_id", "position", deferrable=True, initially="DEFERRED"
-        ).ddl_if(dialect="postgresql"),
+        UniqueConstraint("watchlist_id", "position", deferrable=True, initially="DEFERRED").ddl_if(
+            dialect="postgresql"
+        ),
         UniqueConstraint("watchlist_id", "position").ddl_if(dialect="sqlite"),
         CheckConstraint("position >= 1", name="position"),
         between_0_and_1("weight"),
@@ -458,9 +463,7 @@ class AiSuggestion(Base):
         Index("idx_ai_suggestions_confidence", text("confidence_score DESC")),
         Index("idx_ai_suggestions_created_at", text("created_at DESC")),
         Index("idx_ai_suggestions_status_created", "status", text("created_at DESC")),
-        Index(
-            "idx_ai_suggestions_composite", "status", "ai_layer", text("confidence_score DESC")
-        ),
+        Index("idx_ai_suggestions_composite", "status", "ai_layer", text("confidence_score DESC")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -495,9 +498,7 @@ class TradingSignal(Base):
         between_0_and_1("confidence_score"),
         CheckConstraint("risk_level IN ('low', 'medium', 'high', 'extreme')", name="risk_level"),
         CheckConstraint("risk_reward_ratio > 0", name="risk_reward_ratio"),
-        CheckConstraint(
-            "status IN ('active', 'executed', 'expired', 'cancelled')", name="status"
-        ),
+        CheckConstraint("status IN ('active', 'executed', 'expired', 'cancelled')", name="status"),
         CheckConstraint(
             "(signal_type = 'long' AND stop_loss < entry_price AND entry_price < target_price)"
             " OR (signal_type = 'short' AND target_price < entry_price"
@@ -557,9 +558,7 @@ class RiskManagement(Base):
     __table_args__ = (between_0_and_1("max_portfolio_risk"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), unique=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     max_position_size: Mapped[Decimal | None] = mapped_column(
         Numeric(30, 8), server_default=text("1000")
     )
@@ -584,13 +583,11 @@ class Prediction(Base):
         CheckConstraint("layer_source BETWEEN 1 AND 4", name="layer_source"),
         between_0_and_1("confidence_score"),
         CheckConstraint("prediction_horizon > 0", name="prediction_horizon"),
-        Index(
-            "idx_predictions_crypto_layer", "crypto_id", "layer_source", text("created_at DESC")
-        ),
+        Index("idx_predictions_crypto_layer", "crypto_id", "layer_source", text("created_at DESC")),
         Index("idx_predictions_layer_source", "layer_source", text("created_at DESC")),
-        Index(
-            "idx_predictions_context_data", "context_data", postgresql_using="gin"
-        ).ddl_if(dialect="postgresql"),
+        Index("idx_predictions_context_data", "context_data", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
         Index("idx_predictions_layer_type", "layer_source", "prediction_type"),
         Index("idx_predictions_crypto_type", "crypto_id", "prediction_type"),
         Index("idx_predictions_type_time", "prediction_type", text("created_at DESC")),
@@ -647,9 +644,7 @@ class AiModel(Base):
     __tablename__ = "ai_models"
     __table_args__ = (
         UniqueConstraint("name", "version"),
-        CheckConstraint(
-            "model_type IN ('macro', 'sector', 'asset', 'timing')", name="model_type"
-        ),
+        CheckConstraint("model_type IN ('macro', 'sector', 'asset', 'timing')", name="model_type"),
         CheckConstraint("status IN ('active', 'training', 'inactive', 'error')", name="status"),
         Index("idx_ai_models_type_status", "model_type", "status"),
         Index(

@@ -119,7 +119,8 @@ V_WATCHLIST_SUMMARY_SQLITE = _WATCHLIST_SUMMARY.format(
 )
 
 # The spec computes both percentages as if every signal were long; for a short the target is
-# below the entry and the stop above it, so the signs flip.
+# below the entry and the stop above it, so the signs flip. Multiplying by 100.0 first keeps
+# SQLite, which stores whole prices as integers, out of integer division.
 _ACTIVE_SIGNALS = """
 CREATE VIEW v_active_signals AS
 SELECT
@@ -128,12 +129,12 @@ SELECT
     c.name AS crypto_name,
     c.current_price,
     CASE WHEN ts.signal_type = 'short'
-         THEN (ts.entry_price - ts.target_price) / ts.entry_price * 100
-         ELSE (ts.target_price - ts.entry_price) / ts.entry_price * 100
+         THEN (ts.entry_price - ts.target_price) * 100.0 / ts.entry_price
+         ELSE (ts.target_price - ts.entry_price) * 100.0 / ts.entry_price
     END AS potential_return_pct,
     CASE WHEN ts.signal_type = 'short'
-         THEN (ts.stop_loss - ts.entry_price) / ts.entry_price * 100
-         ELSE (ts.entry_price - ts.stop_loss) / ts.entry_price * 100
+         THEN (ts.stop_loss - ts.entry_price) * 100.0 / ts.entry_price
+         ELSE (ts.entry_price - ts.stop_loss) * 100.0 / ts.entry_price
     END AS max_loss_pct
 FROM trading_signals ts
 JOIN cryptocurrencies c ON ts.crypto_id = c.id
@@ -417,7 +418,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.execute(f"DELETE FROM watchlists WHERE type = 'default' AND name = '{DEFAULT_WATCHLIST_NAME}'")
+    op.execute(
+        f"DELETE FROM watchlists WHERE type = 'default' AND name = '{DEFAULT_WATCHLIST_NAME}'"
+    )
     op.execute(f"DELETE FROM crypto_sectors WHERE name IN ({SEED_SECTOR_NAMES})")
     for view in VIEW_NAMES:
         op.execute(f"DROP VIEW IF EXISTS {view}")

@@ -1,0 +1,132 @@
+"""Fixtures shared by the whole suite: throwaway databases, migrated once and cloned per test.
+
+PostgreSQL tests run against the server at TEST_POSTGRES_URL (default: the local one on
+127.0.0.1:5432). Each test gets a database of its own, cloned from a migrated template, and
+dropped afterwards; nothing depends on what an earlier run left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from cryptopredict.settings import get_settings
+from db import migrate
+from db.engine import make_engine
+
+ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+DIALECTS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def _admin_engine() -> Engine:
+    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def _database_url(name: str) -> str:
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database to clone; created once per test session."""
+    name = f"cryptopredict_template_{uuid.uuid4().hex[:8]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        migrate.upgrade(_database_url(name))
+        yield name
+    finally:
+        _drop_database(admin, name)
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    name = f"cryptopredict_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    try:
+        yield _database_url(name)
+    finally:
+        _drop_database(admin, name)
+        admin.dispose()
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database with no schema at all, for migration tests."""
+    name = f"cryptopredict_empty_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _database_url(name)
+    finally:
+        _drop_database(admin, name)
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "cryptopredict.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=DIALECTS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A freshly migrated database of each dialect in turn."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def configured_database(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """Point the settings (and so the command line) at the per-test database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()

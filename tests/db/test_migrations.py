@@ -1,0 +1,92 @@
+"""Upgrade, downgrade and upgrade again, on both dialects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from db import migrate
+from db.engine import make_engine
+from db.schema import Base
+
+SPEC_TABLES = set(Base.metadata.tables)
+
+
+def _tables_and_views(url: str) -> tuple[set[str], set[str]]:
+    engine = make_engine(url)
+    try:
+        inspector = inspect(engine)
+        tables = set(inspector.get_table_names()) - {"alembic_version"}
+        return tables, set(inspector.get_view_names())
+    finally:
+        engine.dispose()
+
+
+def _round_trip(url: str) -> None:
+    migrate.upgrade(url)
+    assert migrate.current_revision(url) == migrate.head_revision()
+    tables, views = _tables_and_views(url)
+    assert tables == SPEC_TABLES
+    assert len(views) == 5
+
+    migrate.downgrade(url, "base")
+    assert migrate.current_revision(url) is None
+    assert _tables_and_views(url) == (set(), set())
+
+    migrate.upgrade(url)
+    assert _tables_and_views(url) == (tables, views)
+
+
+def test_migrations_round_trip_sqlite(tmp_path: Path) -> None:
+    _round_trip(f"sqlite:///{tmp_path / 'round-trip.db'}")
+
+
+@pytest.mark.postgres
+def test_migrations_round_trip_postgres(empty_postgres_url: str) -> None:
+    _round_trip(empty_postgres_url)
+    engine = make_engine(empty_postgres_url)
+    with engine.connect() as connection:
+        functions = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = 'public'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert functions == 5
+
+
+@pytest.mark.postgres
+def test_downgrade_base_leaves_nothing_behind_postgres(empty_postgres_url: str) -> None:
+    migrate.upgrade(empty_postgres_url)
+    migrate.downgrade(empty_postgres_url, "base")
+    engine = make_engine(empty_postgres_url)
+    with engine.connect() as connection:
+        leftovers = (
+            connection.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND c.relname <> 'alembic_version' "
+                    "AND c.relname NOT LIKE 'alembic_version%' "
+                    "UNION ALL SELECT p.proname FROM pg_proc p "
+                    "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert leftovers == []
+
+
+def test_seed_rows_present_after_upgrade(engine) -> None:
+    with engine.connect() as connection:
+        sectors = connection.execute(text("SELECT count(*) FROM crypto_sectors")).scalar_one()
+        defaults = connection.execute(
+            text("SELECT count(*) FROM watchlists WHERE type = 'default' AND user_id IS NULL")
+        ).scalar_one()
+    assert sectors == 10
+    assert defaults == 1
