@@ -1,0 +1,373 @@
+"""Synthetic hourly crypto market for the demo and the fast tests.
+
+Each coin's hourly log move is ``beta * market + sector + idiosyncratic``:
+
+* the market factor has a drift and a volatility set by a persistent bull / bear / sideways
+  regime (a Markov chain over hours);
+* market, sector and idiosyncratic shocks are standardised Student-t draws (fat tails) scaled
+  by an EGARCH(1,1) volatility, so large moves are followed by large moves;
+* sector and idiosyncratic moves slowly mean-revert (60-day half-life), so market-cap shares
+  drift the way dominance does without an alt overtaking BTC over a two-year market;
+* volume rises with the bar's realised and conditional volatility;
+* each coin has a fixed circulating supply, chosen so that BTC holds about half of the total
+  market cap and ETH about a sixth at the start.
+
+Everything is drawn from one ``numpy.random.default_rng(seed)``, so a seed fixes the market.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+REGIMES = ("bull", "bear", "sideways")
+
+SECTORS = (
+    "Bitcoin",
+    "Ethereum & Smart Contracts",
+    "DeFi",
+    "Layer 1 Blockchains",
+    "Layer 2 Solutions",
+    "NFTs & Gaming",
+    "Infrastructure",
+    "Meme Coins",
+    "Privacy Coins",
+    "Stablecoins",
+)
+
+MAX_COINS = 200
+MIN_COINS_FOR_STABLECOIN = 12
+CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "market_cap")
+COIN_COLUMNS = ("symbol", "name", "sector")
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class _SectorProfile(NamedTuple):
+    market_beta: float
+    sector_vol: float  # hourly sd of the sector factor
+    idio_vol: float  # hourly sd of a member's own noise
+    turnover: float  # hourly USD volume as a fraction of market cap
+    name_suffix: str
+
+
+_SECTOR_PROFILES: dict[str, _SectorProfile] = {
+    "Bitcoin": _SectorProfile(1.0, 0.0, 0.0015, 0.0012, ""),
+    "Ethereum & Smart Contracts": _SectorProfile(1.1, 0.003, 0.0025, 0.0016, ""),
+    "DeFi": _SectorProfile(1.3, 0.003, 0.0055, 0.003, "Swap"),
+    "Layer 1 Blockchains": _SectorProfile(1.2, 0.003, 0.005, 0.0025, "Chain"),
+    "Layer 2 Solutions": _SectorProfile(1.3, 0.003, 0.0055, 0.003, "Rollup"),
+    "NFTs & Gaming": _SectorProfile(1.35, 0.003, 0.006, 0.003, "Realms"),
+    "Infrastructure": _SectorProfile(1.15, 0.003, 0.005, 0.0025, "Network"),
+    "Meme Coins": _SectorProfile(1.5, 0.003, 0.007, 0.006, "Inu"),
+    "Privacy Coins": _SectorProfile(0.9, 0.003, 0.005, 0.002, "Cash"),
+    "Stablecoins": _SectorProfile(0.0, 0.0, 0.0, 0.008, ""),
+}
+_NON_ALT_SECTORS = ("Bitcoin", "Ethereum & Smart Contracts", "Stablecoins")
+_ALT_SECTORS = tuple(s for s in SECTORS if s not in _NON_ALT_SECTORS)
+
+# Made-up coin names are head + tail; the first two letters of each are unique within
+# their tuple, so the 4-letter symbols are unique for the first 16 * 13 = 208 alts.
+# fmt: off
+_NAME_HEADS = ("Zor", "Kal", "Vex", "Tor", "Nov", "Quan", "Lum", "Fex",
+               "Oro", "Myr", "Sol", "Hel", "Dra", "Pyx", "Bel", "Cyr")
+_NAME_TAILS = ("ana", "ex", "ion", "ora", "ium", "yx", "enta",
+               "ova", "ith", "ara", "ux", "eon", "ax")
+# fmt: on
+
+# Per regime, in the order of REGIMES.
+_REGIME_DRIFT = np.array([2.5e-4, -3e-4, 0.0])  # hourly log drift of the market factor
+_REGIME_VOL = np.array([1.0, 1.5, 0.65])  # multiplier on the market factor's volatility
+_REGIME_MEAN_HOURS = np.array([21 * 24, 14 * 24, 21 * 24])
+
+_MARKET_VOL = 0.0045
+_MARKET_DF, _SECTOR_DF, _IDIO_DF = 6.0, 5.0, 5.0
+_EGARCH_PERSISTENCE = 0.985
+_EGARCH_REACTION = 0.2
+
+_BTC_PRICE, _BTC_SUPPLY, _ETH_PRICE = 42_000.0, 19_600_000.0, 2_300.0
+_BTC_SHARE, _ETH_SHARE, _STABLE_SHARE = 0.50, 0.17, 0.04
+_TOP_ALT_SHARE, _ALT_SHARE_DECAY = 0.08, 0.9
+
+_OWN_MOVE_PERSISTENCE = 1.0 - math.log(2.0) / (60 * 24)  # half-life of 60 days
+_STABLE_NOISE, _STABLE_PERSISTENCE = 0.0003, 0.95
+_GAP_SCALE, _WICK_SCALE, _VOLUME_NOISE = 0.05, 0.5, 0.3
+
+
+@dataclass(frozen=True)
+class SyntheticMarket:
+    """A generated market and the ground truth behind it."""
+
+    # symbol, timestamp (UTC, hourly), open, high, low, close, volume (USD), market_cap
+    candles: pd.DataFrame
+    coins: pd.DataFrame  # symbol, name, sector (the coins.csv format)
+    regimes: pd.Series  # true regime name per hourly UTC timestamp
+
+
+class _CoinProfile(NamedTuple):
+    sector_index: np.ndarray
+    market_beta: np.ndarray
+    sector_vol: np.ndarray
+    idio_vol: np.ndarray
+    turnover: np.ndarray
+    initial_price: np.ndarray
+    supply: np.ndarray
+
+
+def generate_market(
+    n_coins: int, days: int, seed: int, start: datetime | str = "2024-01-01T00:00:00Z"
+) -> SyntheticMarket:
+    """Generate ``days`` of hourly candles for ``n_coins`` coins (BTC and ETH first).
+
+    The coin universe depends only on ``n_coins``; the seed drives the prices, volumes and
+    regimes, so the same arguments always give the same market.
+    """
+    _check_arguments(n_coins, days)
+    timestamps = _hourly_index(start, days)
+    rng = np.random.default_rng(seed)
+    coins = _coin_universe(n_coins)
+    profile = _coin_profile(coins, rng)
+    regime_codes = _simulate_regimes(rng, len(timestamps))
+    log_paths, bar_sd = _log_price_paths(rng, regime_codes, coins, profile)
+    open_, high, low, close = _ohlc(rng, log_paths, bar_sd, profile.initial_price)
+    market_cap = close * profile.supply
+    volume = _volume(rng, log_paths, bar_sd, market_cap, profile.turnover)
+    columns = {
+        "open": open_,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": volume,
+        "market_cap": market_cap,
+    }
+    candles = _candles_frame(coins["symbol"].to_numpy(), timestamps, columns)
+    regimes = pd.Series(np.asarray(REGIMES)[regime_codes], index=timestamps, name="regime")
+    return SyntheticMarket(candles=candles, coins=coins, regimes=regimes)
+
+
+def write_csv(market: SyntheticMarket, out_dir: Path) -> list[Path]:
+    """One file per coin named f"{symbol}-USD_1h.csv" with header
+    timestamp,open,high,low,close,volume,market_cap (timestamp ISO 8601 UTC like
+    2024-01-01T00:00:00Z), plus coins.csv (symbol,name,sector). Returns the paths written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for symbol, frame in market.candles.groupby("symbol", sort=True):
+        path = out_dir / f"{symbol}-USD_1h.csv"
+        frame.to_csv(
+            path,
+            columns=list(CANDLE_COLUMNS),
+            index=False,
+            date_format=TIMESTAMP_FORMAT,
+            float_format="%.10g",
+        )
+        written.append(path)
+    coins_path = out_dir / "coins.csv"
+    market.coins.to_csv(coins_path, columns=list(COIN_COLUMNS), index=False)
+    written.append(coins_path)
+    return written
+
+
+def _check_arguments(n_coins: int, days: int) -> None:
+    if not 2 <= n_coins <= MAX_COINS:
+        raise ValueError(f"n_coins must be between 2 (BTC and ETH) and {MAX_COINS}, got {n_coins}")
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+
+
+def _hourly_index(start: datetime | str, days: int) -> pd.DatetimeIndex:
+    """Hourly UTC timestamps from ``start``; a naive start is taken as UTC."""
+    first = pd.Timestamp(start)
+    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+    if first != first.floor("h"):
+        raise ValueError(f"start must fall on a whole hour, got {start}")
+    return pd.date_range(first, periods=days * 24, freq="h", name="timestamp")
+
+
+def _coin_universe(n_coins: int) -> pd.DataFrame:
+    """BTC, ETH, made-up alts round-robin over the alt sectors, and USDX for larger markets."""
+    has_stable = n_coins >= MIN_COINS_FOR_STABLECOIN
+    rows = [("BTC", "Bitcoin", "Bitcoin"), ("ETH", "Ethereum", "Ethereum & Smart Contracts")]
+    rows += [_alt_coin(i) for i in range(n_coins - 2 - int(has_stable))]
+    if has_stable:
+        rows.append(("USDX", "USDX Dollar", "Stablecoins"))
+    return pd.DataFrame(rows, columns=list(COIN_COLUMNS))
+
+
+def _alt_coin(i: int) -> tuple[str, str, str]:
+    head = _NAME_HEADS[i % len(_NAME_HEADS)]
+    tail = _NAME_TAILS[(5 * i) % len(_NAME_TAILS)]
+    sector = _ALT_SECTORS[i % len(_ALT_SECTORS)]
+    name = f"{head}{tail} {_SECTOR_PROFILES[sector].name_suffix}"
+    return (head[:2] + tail[:2]).upper(), name, sector
+
+
+def _coin_profile(coins: pd.DataFrame, rng: np.random.Generator) -> _CoinProfile:
+    """Per-coin parameters: the sector's profile with some per-coin jitter, and the supply.
+
+    BTC and ETH keep their sector's market beta exactly, so their cap ratio does not trend.
+    """
+    sectors = coins["sector"].to_numpy()
+    n = len(sectors)
+    profiles = [_SECTOR_PROFILES[s] for s in sectors]
+    beta, sector_vol, idio_vol, turnover = np.array(
+        [(p.market_beta, p.sector_vol, p.idio_vol, p.turnover) for p in profiles]
+    ).T
+    alt = ~np.isin(sectors, _NON_ALT_SECTORS)
+    initial_price = np.where(sectors == "Stablecoins", 1.0, 10 ** rng.uniform(-2.0, 2.5, n))
+    initial_price[:2] = _BTC_PRICE, _ETH_PRICE
+    shares = _initial_cap_shares(sectors, alt)
+    total_cap = _BTC_PRICE * _BTC_SUPPLY / shares[0]
+    return _CoinProfile(
+        sector_index=np.array([SECTORS.index(s) for s in sectors]),
+        market_beta=beta * np.where(alt, rng.uniform(0.85, 1.15, n), 1.0),
+        sector_vol=sector_vol,
+        idio_vol=idio_vol * rng.uniform(0.8, 1.2, n),
+        turnover=turnover * rng.uniform(0.7, 1.3, n),
+        initial_price=initial_price,
+        supply=shares * total_cap / initial_price,
+    )
+
+
+def _initial_cap_shares(sectors: np.ndarray, alt: np.ndarray) -> np.ndarray:
+    """Starting share of total market cap: BTC ~50%, ETH ~17%, alts a decaying tail.
+
+    The alt tail is capped at what is left after BTC, ETH and the stablecoin, so BTC keeps
+    about half of the market however many coins there are (more when there are very few).
+    """
+    shares = np.where(sectors == "Stablecoins", _STABLE_SHARE, 0.0)
+    shares[:2] = _BTC_SHARE, _ETH_SHARE
+    ranks = np.arange(1, alt.sum() + 1)
+    tail = _TOP_ALT_SHARE * ranks**-_ALT_SHARE_DECAY
+    budget = 1.0 - shares.sum()
+    if tail.sum() > budget:
+        tail *= budget / tail.sum()
+    shares[alt] = tail
+    return shares / shares.sum()
+
+
+def _simulate_regimes(rng: np.random.Generator, hours: int) -> np.ndarray:
+    """Regime code per hour from a Markov chain with high self-transition probabilities.
+
+    Sampled as consecutive spells: a geometric holding time with the regime's mean, then a
+    jump to one of the other regimes. ``hours`` spells always cover ``hours`` hours.
+    """
+    jumps = rng.integers(1, len(REGIMES), size=hours)
+    jumps[0] = rng.integers(len(REGIMES))
+    codes = np.cumsum(jumps) % len(REGIMES)
+    durations = rng.geometric(1.0 / _REGIME_MEAN_HOURS[codes])
+    spells = np.searchsorted(np.cumsum(durations), hours) + 1
+    return np.repeat(codes[:spells], durations[:spells])[:hours]
+
+
+def _log_price_paths(
+    rng: np.random.Generator, regime_codes: np.ndarray, coins: pd.DataFrame, profile: _CoinProfile
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log of close over initial price, and each bar's conditional sd, shape (hours, coins).
+
+    The market moves accumulate as a random walk, but each coin's own moves (sector and
+    idiosyncratic) slowly mean-revert, so market-cap shares wander without BTC losing its lead.
+    """
+    market_moves, own_moves, bar_sd = _factor_moves(rng, regime_codes, profile)
+    paths = np.cumsum(market_moves, axis=0) + _ar1(own_moves, _OWN_MOVE_PERSISTENCE)
+    stable = (coins["sector"] == "Stablecoins").to_numpy()
+    if stable.any():
+        noise = rng.standard_normal((len(regime_codes), int(stable.sum())))
+        paths[:, stable] = np.log1p(_STABLE_NOISE * _ar1(noise, _STABLE_PERSISTENCE))
+        bar_sd[:, stable] = _STABLE_NOISE
+    return paths, bar_sd
+
+
+def _factor_moves(
+    rng: np.random.Generator, regime_codes: np.ndarray, profile: _CoinProfile
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hourly log moves from the market and from the coin itself, and their combined sd."""
+    hours, n_coins = len(regime_codes), len(profile.market_beta)
+    market_z, market_vol = _clustered_shocks(rng, (hours, 1), _MARKET_DF)
+    sector_z, sector_vol = _clustered_shocks(rng, (hours, len(SECTORS)), _SECTOR_DF)
+    idio_z, idio_vol = _clustered_shocks(rng, (hours, n_coins), _IDIO_DF)
+
+    market_sd = _MARKET_VOL * _REGIME_VOL[regime_codes][:, None] * market_vol
+    market = _REGIME_DRIFT[regime_codes][:, None] + market_sd * market_z
+    sector_sd = profile.sector_vol * sector_vol[:, profile.sector_index]
+    idio_sd = profile.idio_vol * idio_vol
+    own = sector_sd * sector_z[:, profile.sector_index] + idio_sd * idio_z
+    beta = profile.market_beta
+    bar_sd = np.sqrt((beta * market_sd) ** 2 + sector_sd**2 + idio_sd**2)
+    return beta * market, own, bar_sd
+
+
+def _clustered_shocks(
+    rng: np.random.Generator, shape: tuple[int, int], df: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-variance Student-t shocks and their EGARCH(1,1) relative volatility.
+
+    log(vol_t**2) = b * log(vol_{t-1}**2) + a * (|z_{t-1}| - E|z|): a large shock raises the
+    next hours' volatility, which decays back with persistence b.
+    """
+    z = rng.standard_t(df, size=shape) / math.sqrt(df / (df - 2.0))
+    news = _EGARCH_REACTION * (np.abs(z) - _mean_abs_unit_t(df))
+    lagged_news = np.vstack([np.zeros((1, shape[1])), news[:-1]])
+    return z, np.exp(0.5 * _ar1(lagged_news, _EGARCH_PERSISTENCE))
+
+
+def _mean_abs_unit_t(df: float) -> float:
+    """E|z| for a Student-t with ``df`` degrees of freedom scaled to unit variance."""
+    log_ratio = math.lgamma((df + 1) / 2) - math.lgamma(df / 2)
+    return 2.0 * math.sqrt(df - 2.0) * math.exp(log_ratio) / (math.sqrt(math.pi) * (df - 1.0))
+
+
+def _ar1(shocks: np.ndarray, phi: float) -> np.ndarray:
+    """x_t = phi * x_{t-1} + u_t down axis 0, from x_{-1} = 0.
+
+    Computed as the convolution of the shocks with the impulse response phi**k through an
+    FFT, which keeps the recursion free of a Python loop over hours.
+    """
+    hours = shocks.shape[0]
+    size = 1 << (2 * hours - 1).bit_length()
+    response = np.fft.rfft(phi ** np.arange(hours), size)
+    return np.fft.irfft(np.fft.rfft(shocks, size, axis=0) * response[:, None], size, axis=0)[:hours]
+
+
+def _ohlc(
+    rng: np.random.Generator, log_paths: np.ndarray, bar_sd: np.ndarray, initial_price: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Open near the previous close, wicks beyond the body that scale with the bar's sd."""
+    close = initial_price * np.exp(log_paths)
+    previous_close = np.vstack([initial_price, close[:-1]])
+    open_ = previous_close * np.exp(_GAP_SCALE * bar_sd * rng.standard_normal(close.shape))
+    upper_wick = np.exp(_WICK_SCALE * bar_sd * np.abs(rng.standard_normal(close.shape)))
+    lower_wick = np.exp(-_WICK_SCALE * bar_sd * np.abs(rng.standard_normal(close.shape)))
+    high = np.maximum(open_, close) * upper_wick
+    low = np.minimum(open_, close) * lower_wick
+    return open_, high, low, close
+
+
+def _volume(
+    rng: np.random.Generator,
+    log_paths: np.ndarray,
+    bar_sd: np.ndarray,
+    market_cap: np.ndarray,
+    turnover: np.ndarray,
+) -> np.ndarray:
+    """USD volume: a turnover of market cap that rises with realised and expected volatility."""
+    agitation = np.abs(np.diff(log_paths, axis=0, prepend=0.0)) + bar_sd
+    activity = agitation / agitation.mean(axis=0)
+    noise = np.exp(_VOLUME_NOISE * rng.standard_normal(market_cap.shape) - _VOLUME_NOISE**2 / 2)
+    return market_cap * turnover * activity * noise
+
+
+def _candles_frame(
+    symbols: np.ndarray, timestamps: pd.DatetimeIndex, columns: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """Long frame sorted by symbol, then timestamp, from (hours, coins) arrays."""
+    order = np.argsort(symbols)
+    index = pd.MultiIndex.from_product([symbols[order], timestamps], names=["symbol", "timestamp"])
+    data = {name: values[:, order].T.ravel() for name, values in columns.items()}
+    return pd.DataFrame(data, index=index).reset_index()
