@@ -16,3 +16,5 @@ def configure_logging(level: str = "INFO") -> None:
         handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
         force=True,
     )
+    # Alembic narrates every schema check at INFO; commands report their own outcome.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -708,9 +708,9 @@ def _archive_of(source: Table, name: str) -> Table:
             primary_key=column.primary_key,
             autoincrement=False,
             nullable=column.nullable,
-            server_default=None
-            if column.primary_key or column.server_default is None
-            else DefaultClause(column.server_default.arg),
+            server_default=DefaultClause(column.server_default.arg)
+            if isinstance(column.server_default, DefaultClause) and not column.primary_key
+            else None,
         )
         for column in source.columns
     ]
@@ -725,10 +725,10 @@ def _archive_of(source: Table, name: str) -> Table:
 class UserActivityArchive(Base):
     """`user_activities` rows older than six months, moved by `archive_old_data()`."""
 
-    __table__ = _archive_of(UserActivity.__table__, "user_activities_archive")
+    __table__ = _archive_of(Base.metadata.tables["user_activities"], "user_activities_archive")
 
 
 class AiSuggestionArchive(Base):
     """Implemented `ai_suggestions` older than three months, moved by `archive_old_data()`."""
 
-    __table__ = _archive_of(AiSuggestion.__table__, "ai_suggestions_archive")
+    __table__ = _archive_of(Base.metadata.tables["ai_suggestions"], "ai_suggestions_archive")

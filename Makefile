@@ -1,0 +1,35 @@
+# The two set-up commands of README.md: `make demo` and `make test`. Both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test lint bench-ingest clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+## The main job on the embedded default (SQLite in var/): schema, a synthetic market, a summary.
+demo: $(INSTALLED)
+	$(BIN)/cryptopredict db upgrade
+	$(BIN)/cryptopredict synth --coins 12 --days 365 --seed 7
+	$(BIN)/cryptopredict summary
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy cryptopredict db models training serving
+
+bench-ingest: $(INSTALLED)
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf var mlruns .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,3 @@
+from cryptopredict.cli import main
+
+main()

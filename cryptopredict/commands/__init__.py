@@ -1,0 +1,1 @@
+"""Sub-commands of the `cryptopredict` command line, one module per area."""

@@ -1,0 +1,139 @@
+"""The `cryptopredict` command line, run as a real process against a per-test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from db.engine import make_engine
+
+
+def run(*args: str, database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "cryptopredict", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def count(database_url: str, sql: str) -> int:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = run("--help", database_url=f"sqlite:///{tmp_path}/x.db", data_dir=tmp_path)
+
+    assert result.returncode == 0
+    for command in ("db", "ingest", "synth", "summary"):
+        assert command in result.stdout
+
+
+def test_db_upgrade_current_downgrade_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+
+    assert run("db", "current", database_url=url, data_dir=tmp_path).stdout.strip() == "base"
+    upgraded = run("db", "upgrade", database_url=url, data_dir=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert run("db", "current", database_url=url, data_dir=tmp_path).stdout.strip() == "0002"
+    downgraded = run("db", "downgrade", "base", database_url=url, data_dir=tmp_path)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert run("db", "current", database_url=url, data_dir=tmp_path).stdout.strip() == "base"
+
+
+def test_synth_is_repeatable_and_summary_reports_it(database_url: str, tmp_path: Path) -> None:
+    first = run(
+        "synth", "--coins", "3", "--days", "2", database_url=database_url, data_dir=tmp_path
+    )
+    second = run(
+        "synth", "--coins", "3", "--days", "2", database_url=database_url, data_dir=tmp_path
+    )
+    summary = run("summary", database_url=database_url, data_dir=tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert "144 candles inserted" in first.stdout
+    assert "0 candles inserted (144 already present)" in second.stdout
+    assert "3 coins, 144 hourly candles" in summary.stdout
+    assert count(database_url, "SELECT count(*) FROM price_data") == 144
+
+
+def test_synth_writes_csv_files_that_ingest_reads_back(database_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "market"
+    written = run(
+        "synth",
+        "--coins",
+        "2",
+        "--days",
+        "1",
+        "--out",
+        str(out),
+        database_url=database_url,
+        data_dir=tmp_path,
+    )
+    loaded = run(
+        "ingest",
+        str(out),
+        "--coins",
+        str(out / "coins.csv"),
+        database_url=database_url,
+        data_dir=tmp_path,
+    )
+
+    assert written.returncode == 0, written.stderr
+    assert loaded.returncode == 0, loaded.stderr
+    assert "2 files: 48 candles inserted" in loaded.stdout
+    assert count(database_url, "SELECT count(*) FROM crypto_sector_mapping") == 2
+
+
+def test_bad_file_is_one_clear_error_and_writes_nothing(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "BTC-USD_1h.csv"
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,100,101,99,100.5,1\n"
+        "not a time,100,101,99,100.5,1\n"
+    )
+
+    result = run("ingest", str(path), database_url=database_url, data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: 1 of 1 files rejected, nothing written")
+    assert "line 3" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert count(database_url, "SELECT count(*) FROM price_data") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ingest", "/no/such/place"), "no such file or directory"),
+        (("synth", "--coins", "1"), "Invalid value"),
+    ],
+)
+def test_bad_arguments_fail_with_a_message(
+    database_url: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = run(*args, database_url=database_url, data_dir=tmp_path)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
+    result = run("summary", database_url=f"sqlite:///{tmp_path / 'empty.db'}", data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert "run `cryptopredict db upgrade` first" in result.stderr

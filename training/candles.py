@@ -1,0 +1,551 @@
+"""Read, validate and normalise OHLCV candle CSV files to hourly candles.
+
+This is the pure half of candle ingestion: it touches no database. A file is either
+accepted whole, as hourly candles ready to store, or rejected whole with a
+:class:`CandleFileError` that names every bad row, so a partly broken file never
+leaves a partial series behind.
+
+Validation is vectorised over the whole frame; Python loops run over bad rows only,
+to word the report.
+"""
+
+import re
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from gzip import BadGzipFile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HOUR = pd.Timedelta(hours=1)
+
+REQUIRED_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+CANDLE_COLUMNS = (*REQUIRED_COLUMNS, "market_cap")
+COIN_COLUMNS = ("symbol", "name", "sector")
+COINS_FILE_NAME = "coins.csv"
+
+# Relative slack for the high/low envelope checks: sources store prices such as
+# 5.330000000000001e-05 next to 5.33e-05, which are the same price.
+RELATIVE_TOLERANCE = 1e-9
+# How many bad rows str(CandleFileError) lists before summarising the rest.
+MAX_LISTED_PROBLEMS = 20
+
+# A bare number in the timestamp column is epoch time; below this magnitude it is
+# seconds (up to the year 5138), at or above it milliseconds (from March 1973).
+_EPOCH_MILLISECONDS_FROM = 1e11
+_EPOCH_PATTERN = r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?"
+_SYMBOL_PATTERN = re.compile(r"[A-Z0-9]+")
+USD_QUOTES = frozenset({"USD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI"})
+_UTC_NS = "datetime64[ns, UTC]"
+_FIRST_NS = pd.Timestamp.min.tz_localize("UTC")
+_LAST_NS = pd.Timestamp.max.tz_localize("UTC")
+_TIMESTAMP_FORMATS = "ISO 8601, epoch seconds or epoch milliseconds (years 1677-2262)"
+
+# A vectorised row check: which rows fail it, and how to word the failure of one
+# row, given its position in the frame.
+RowCheck = tuple[np.ndarray, Callable[[int], str]]
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """One rejected row: its 1-based line in the file (the header is line 1)."""
+
+    line: int
+    reason: str
+
+
+class CandleFileError(ValueError):
+    """A candle file was rejected whole.
+
+    ``problems`` lists every bad row; it is empty for a file-level error (unreadable
+    or empty file, missing column, unusable interval), which ``message`` describes.
+    """
+
+    def __init__(self, path: Path, message: str, problems: Sequence[BadRow] = ()) -> None:
+        self.path = Path(path)
+        self.message = message
+        self.problems = list(problems)
+        super().__init__(_render_error(self.path, message, self.problems))
+
+    def __reduce__(self) -> tuple[type["CandleFileError"], tuple[Path, str, list[BadRow]]]:
+        # Rebuild from the fields, so the error survives pickling (process pools).
+        return type(self), (self.path, self.message, self.problems)
+
+
+@dataclass(frozen=True)
+class CandleFile:
+    """A validated candle file, normalised to hourly candles.
+
+    ``candles`` has the columns of ``CANDLE_COLUMNS``: ``timestamp`` as
+    datetime64[ns, UTC] (the hour the candle opens), the rest float64, with
+    ``market_cap`` NaN where the file has none. Rows are sorted with unique
+    timestamps; missing hours stay missing.
+    """
+
+    path: Path
+    symbol: str
+    source_interval: pd.Timedelta
+    candles: pd.DataFrame
+    source_rows: int
+
+
+def symbol_from_filename(path: Path) -> str:
+    """The base symbol of a file name: ``BTC-USDT_1h.csv`` gives ``BTC``.
+
+    The name reads ``BASE[-QUOTE[-MARKER]][_ANYTHING]``. price_data holds USD prices, so a
+    quote that is not a US dollar (``ETH-BTC_5m.csv``) or a contract marker
+    (``XRP-USDT-PERP_1h.csv``) is refused: loading it under ``ETH`` or ``XRP`` would mix
+    other prices into the coin's USD series. An explicit symbol (``--symbol``) loads such
+    a file under a name of its own.
+    """
+    path = Path(path)
+    pair = _strip_csv_suffix(path.name).split("_", 1)[0]
+    base, *qualifiers = (token.strip().upper() for token in pair.split("-"))
+    if not _SYMBOL_PATTERN.fullmatch(base):
+        raise CandleFileError(
+            path,
+            f"cannot derive a symbol from the file name {path.name!r} "
+            "(expected a name like 'BTC-USDT_1h.csv'); pass the symbol explicitly",
+        )
+    quote, extra = (qualifiers[0], qualifiers[1:]) if qualifiers else (None, [])
+    if quote is not None and quote not in USD_QUOTES:
+        raise CandleFileError(
+            path,
+            f"prices are quoted in {quote}, but price_data holds USD prices; "
+            "pass --symbol to load the file under a symbol of its own",
+        )
+    if extra:
+        raise CandleFileError(
+            path,
+            f"the file name marks {'-'.join(extra)}, not the spot price of {base}; "
+            "pass --symbol to load the file under a symbol of its own",
+        )
+    return base
+
+
+def discover_candle_files(path: Path) -> list[Path]:
+    """The candle files at ``path``: the file itself, or a directory's candle files.
+
+    A directory is searched non-recursively for ``*.csv`` and ``*.csv.gz`` files,
+    skipping the coins file; the result is sorted by name.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    files = sorted(
+        entry for entry in path.iterdir() if entry.is_file() and _is_candle_file_name(entry.name)
+    )
+    if not files:
+        raise FileNotFoundError(f"no *.csv or *.csv.gz candle files in {path}")
+    return files
+
+
+def read_candle_file(path: Path, symbol: str | None = None) -> CandleFile:
+    """Read, validate and normalise one OHLCV CSV file (``.csv`` or ``.csv.gz``).
+
+    ``symbol`` defaults to the one in the file name. Candles finer than an hour are
+    aggregated to hourly bars. Raises :class:`CandleFileError` when the file is
+    rejected; nothing in the data is repaired.
+    """
+    path = Path(path)
+    resolved_symbol = symbol_from_filename(path) if symbol is None else _clean_symbol(path, symbol)
+    raw = _read_rows(path)
+    candles = _parse_rows(raw)
+    checks = _row_checks(raw, candles)
+    interval = _detect_interval(candles["timestamp"])
+    if interval is not None:
+        _require_hourly_compatible(path, interval)
+        checks.append(_alignment_check(candles["timestamp"], interval))
+    problems = _collect_problems(raw.index.to_numpy() + 2, checks)
+    if problems:
+        raise CandleFileError(path, f"{len(problems)} bad row(s)", problems)
+    if interval is None:
+        raise CandleFileError(
+            path, "needs at least two distinct timestamps to detect the candle interval"
+        )
+    return CandleFile(
+        path=path,
+        symbol=resolved_symbol,
+        source_interval=interval,
+        candles=_to_hourly(candles, interval),
+        source_rows=len(raw),
+    )
+
+
+def read_coins_file(path: Path) -> pd.DataFrame:
+    """Read the coins list: columns ``symbol``, ``name``, ``sector``.
+
+    Column names are case-insensitive and extra columns are ignored. Symbols are
+    upper-cased; an empty sector becomes None. Raises ValueError for a missing
+    column, a missing or malformed symbol, a missing name or a duplicate symbol.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, index_col=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"coins file {path} is empty") from None
+    try:
+        columns = _match_columns(frame.columns, COIN_COLUMNS)
+    except ValueError as error:
+        raise ValueError(f"coins file {path}: {error}") from None
+    missing = [name for name in COIN_COLUMNS if name not in columns]
+    if missing:
+        raise ValueError(
+            f"coins file {path} lacks column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, frame.columns))})"
+        )
+    coins = pd.DataFrame({name: _clean_text(frame[columns[name]]) for name in COIN_COLUMNS})
+    coins = coins.astype(object)
+    coins["symbol"] = coins["symbol"].str.upper()
+    _check_coins(path, coins)
+    return coins.where(coins.notna(), None)
+
+
+def _render_error(path: Path, message: str, problems: Sequence[BadRow]) -> str:
+    """The text of a CandleFileError: the file, the message, then the bad rows."""
+    lines = [f"{path}: {message}"]
+    lines += [f"  line {row.line}: {row.reason}" for row in problems[:MAX_LISTED_PROBLEMS]]
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        lines.append(f"  and {len(problems) - MAX_LISTED_PROBLEMS} more")
+    return "\n".join(lines)
+
+
+def _strip_csv_suffix(name: str) -> str:
+    for suffix in (".csv.gz", ".csv"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _is_candle_file_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.endswith((".csv", ".csv.gz")) and lowered != COINS_FILE_NAME
+
+
+def _clean_symbol(path: Path, symbol: str) -> str:
+    cleaned = symbol.strip().upper()
+    if not _SYMBOL_PATTERN.fullmatch(cleaned):
+        raise CandleFileError(path, f"invalid symbol {symbol!r} (expected letters and digits)")
+    return cleaned
+
+
+def _match_columns(found: Iterable[object], wanted: Sequence[str]) -> dict[str, str]:
+    """Map each wanted column name to the file's spelling of it, ignoring case."""
+    matches: dict[str, str] = {}
+    for name in map(str, found):
+        key = name.strip().lower()
+        if key in wanted:
+            if key in matches:
+                raise ValueError(f"columns {matches[key]!r} and {name!r} are the same column")
+            matches[key] = name
+    return matches
+
+
+def _read_rows(path: Path) -> pd.DataFrame:
+    """The file's data rows under canonical column names.
+
+    Timestamps are numbers when the whole column parsed as numbers, else stripped
+    text (NaN when empty).
+
+    The frame is indexed by data row (0 is line 2). Blank lines are dropped but keep
+    their place, so index + 2 stays the line number.
+    """
+    compression = "gzip" if path.name.lower().endswith(".gz") else None
+    try:
+        header = pd.read_csv(path, nrows=0, compression=compression)
+        columns = _candle_columns(path, header.columns)
+        frame = pd.read_csv(
+            path,
+            usecols=list(columns.values()),
+            # Never take the first column as an index when rows have more fields than the
+            # header (a trailing comma): that would shift every column by one.
+            index_col=False,
+            skip_blank_lines=False,
+            compression=compression,
+        )
+    except pd.errors.EmptyDataError:
+        raise CandleFileError(path, "the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, BadGzipFile, zlib.error, EOFError) as error:
+        raise CandleFileError(path, f"cannot read the file as CSV: {error}") from error
+    frame = frame.rename(columns={actual: name for name, actual in columns.items()})
+    frame = frame.dropna(how="all")
+    if frame.empty:
+        raise CandleFileError(path, "the file has a header but no data rows")
+    if not _holds_numbers(frame["timestamp"]):
+        frame["timestamp"] = _clean_text(frame["timestamp"])
+    return frame
+
+
+def _candle_columns(path: Path, found: Iterable[object]) -> dict[str, str]:
+    try:
+        columns = _match_columns(found, CANDLE_COLUMNS)
+    except ValueError as error:
+        raise CandleFileError(path, str(error)) from None
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise CandleFileError(
+            path,
+            f"missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, found))})",
+        )
+    return columns
+
+
+def _parse_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """Parsed values: UTC timestamps (NaT when unusable) and finite floats (else NaN)."""
+    parsed = {"timestamp": _parse_timestamps(raw["timestamp"])}
+    for name in CANDLE_COLUMNS[1:]:
+        values = _parse_numbers(raw[name]) if name in raw else np.full(len(raw), np.nan)
+        parsed[name] = np.where(np.isfinite(values), values, np.nan)
+    return pd.DataFrame(parsed, index=raw.index)
+
+
+def _parse_timestamps(raw: pd.Series) -> pd.Series:
+    """Parse ISO 8601 (naive means UTC) or epoch seconds/milliseconds, row by row."""
+    if _holds_numbers(raw):
+        is_epoch = raw.notna()
+        numbers = raw[is_epoch]
+    else:
+        is_epoch = raw.str.fullmatch(_EPOCH_PATTERN).fillna(False).astype(bool)
+        numbers = pd.to_numeric(raw[is_epoch])
+    in_milliseconds = numbers.abs() >= _EPOCH_MILLISECONDS_FROM
+    parts = [
+        pd.to_datetime(raw[~is_epoch], format="ISO8601", utc=True, errors="coerce"),
+        pd.to_datetime(numbers[~in_milliseconds], unit="s", utc=True, errors="coerce"),
+        pd.to_datetime(numbers[in_milliseconds], unit="ms", utc=True, errors="coerce"),
+    ]
+    parsed = pd.Series(pd.NaT, index=raw.index, dtype=_UTC_NS)
+    for part in parts:
+        representable = part[(part >= _FIRST_NS) & (part <= _LAST_NS)]
+        parsed[representable.index] = representable.dt.as_unit("ns")
+    return parsed
+
+
+def _parse_numbers(raw: pd.Series) -> np.ndarray:
+    """float64 values of a column; NaN where missing or not a number."""
+    if _holds_numbers(raw):
+        return raw.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(raw.astype(str).where(raw.notna()), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+
+
+def _holds_numbers(column: pd.Series) -> bool:
+    """Whether read_csv parsed every value of the column as a number."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _clean_text(raw: pd.Series) -> pd.Series:
+    """Strip text; an empty field becomes missing."""
+    text = raw.astype("str").str.strip()
+    return text.where(raw.notna() & (text != ""))
+
+
+def _row_checks(raw: pd.DataFrame, candles: pd.DataFrame) -> list[RowCheck]:
+    """Every per-row check except grid alignment, which needs the interval first."""
+    checks = _timestamp_checks(raw["timestamp"], candles["timestamp"])
+    for name in CANDLE_COLUMNS[1:]:
+        if name in raw:
+            checks += _number_checks(name, raw[name], candles[name].to_numpy())
+    checks += _envelope_checks(candles)
+    checks += _sign_checks(candles)
+    checks += _duplicate_checks(candles["timestamp"], raw.index.to_numpy() + 2)
+    return checks
+
+
+def _timestamp_checks(raw: pd.Series, timestamps: pd.Series) -> list[RowCheck]:
+    missing = raw.isna().to_numpy()
+    unparseable = ~missing & timestamps.isna().to_numpy()
+    return [
+        (missing, lambda _: "timestamp is missing"),
+        (
+            unparseable,
+            lambda i: f"timestamp {str(raw.iloc[i])!r} is not {_TIMESTAMP_FORMATS}",
+        ),
+    ]
+
+
+def _number_checks(name: str, raw: pd.Series, values: np.ndarray) -> list[RowCheck]:
+    """Missing (market_cap may be) and non-numeric or non-finite values."""
+    missing = raw.isna().to_numpy()
+    not_a_number = ~missing & np.isnan(values)
+    checks: list[RowCheck] = [
+        (not_a_number, lambda i: f"{name} {str(raw.iloc[i])!r} is not a finite number")
+    ]
+    if name in REQUIRED_COLUMNS:
+        checks.insert(0, (missing, lambda _: f"{name} is missing"))
+    return checks
+
+
+def _envelope_checks(candles: pd.DataFrame) -> list[RowCheck]:
+    """Positive prices; high and low enclose open and close."""
+    prices = {name: candles[name].to_numpy() for name in PRICE_COLUMNS}
+    checks = [_non_positive_check(name, values) for name, values in prices.items()]
+    top = np.maximum(prices["open"], prices["close"])
+    bottom = np.minimum(prices["open"], prices["close"])
+    high, low = prices["high"], prices["low"]
+    checks.append(
+        (
+            _exceeds(top, high),
+            lambda i: f"high {_number(high[i])} is below max(open, close) {_number(top[i])}",
+        )
+    )
+    checks.append(
+        (
+            _exceeds(low, bottom),
+            lambda i: f"low {_number(low[i])} is above min(open, close) {_number(bottom[i])}",
+        )
+    )
+    return checks
+
+
+def _non_positive_check(name: str, values: np.ndarray) -> RowCheck:
+    return values <= 0, lambda i: f"{name} {_number(values[i])} is not positive"
+
+
+def _sign_checks(candles: pd.DataFrame) -> list[RowCheck]:
+    """Volume and market_cap are never negative."""
+    return [_negative_check(name, candles[name].to_numpy()) for name in ("volume", "market_cap")]
+
+
+def _negative_check(name: str, values: np.ndarray) -> RowCheck:
+    return values < 0, lambda i: f"{name} {_number(values[i])} is negative"
+
+
+def _exceeds(larger: np.ndarray, smaller: np.ndarray) -> np.ndarray:
+    """Where ``larger`` is above ``smaller`` by more than the relative tolerance."""
+    slack = RELATIVE_TOLERANCE * np.maximum(np.abs(larger), np.abs(smaller))
+    return (larger - smaller) > slack
+
+
+def _duplicate_checks(timestamps: pd.Series, lines: np.ndarray) -> list[RowCheck]:
+    """Every repeat of a timestamp after its first row is bad."""
+    repeated = (timestamps.duplicated(keep="first") & timestamps.notna()).to_numpy()
+    if not repeated.any():
+        return []
+    firsts = timestamps.isin(timestamps[repeated]).to_numpy() & ~repeated
+    first_line = dict(zip(timestamps[firsts], lines[firsts], strict=True))
+
+    def describe(i: int) -> str:
+        stamp = timestamps.iloc[i]
+        return f"duplicate timestamp {stamp.isoformat()} (first on line {first_line[stamp]})"
+
+    return [(repeated, describe)]
+
+
+def _alignment_check(timestamps: pd.Series, interval: pd.Timedelta) -> RowCheck:
+    """Rows off the interval grid (anchored at the Unix epoch, so on the hour)."""
+    valid = timestamps.notna().to_numpy()
+    misaligned = valid & (_nanoseconds(timestamps) % interval.value != 0)
+    return (
+        misaligned,
+        lambda i: (
+            f"timestamp {timestamps.iloc[i].isoformat()} is not on the "
+            f"{_format_interval(interval)} grid"
+        ),
+    )
+
+
+def _collect_problems(lines: np.ndarray, checks: Iterable[RowCheck]) -> list[BadRow]:
+    """One BadRow per failing line, its reasons in check order."""
+    reasons: defaultdict[int, list[str]] = defaultdict(list)
+    for failed, describe in checks:
+        for position in np.flatnonzero(failed):
+            reasons[int(position)].append(describe(int(position)))
+    return [
+        BadRow(line=int(lines[position]), reason="; ".join(texts))
+        for position, texts in sorted(reasons.items())
+    ]
+
+
+def _detect_interval(timestamps: pd.Series) -> pd.Timedelta | None:
+    """The most common gap between consecutive distinct timestamps; the smallest on a tie.
+
+    The mode, not the minimum or the first gap, so that missing bars and stray rows
+    do not decide it. None when there are fewer than two distinct timestamps.
+    """
+    steps = np.diff(np.sort(_nanoseconds(timestamps[timestamps.notna()])))
+    counts = pd.Series(steps[steps > 0]).value_counts()
+    if counts.empty:
+        return None
+    return pd.Timedelta(int(counts.index[counts == counts.max()].min()), unit="ns")
+
+
+def _require_hourly_compatible(path: Path, interval: pd.Timedelta) -> None:
+    """Hourly bars can only be built from candles that tile an hour."""
+    shown = _format_interval(interval)
+    if interval > HOUR:
+        raise CandleFileError(
+            path,
+            f"the candle interval is {shown}, coarser than 1h; hourly candles cannot be "
+            "derived from it (only 1h or finer files, such as 1m, 5m or 15m, are accepted)",
+        )
+    if HOUR % interval != pd.Timedelta(0):
+        raise CandleFileError(
+            path,
+            f"the candle interval is {shown}, which does not divide 1h; "
+            "it cannot be aggregated to hourly candles",
+        )
+
+
+def _to_hourly(candles: pd.DataFrame, interval: pd.Timedelta) -> pd.DataFrame:
+    """Hourly bars: first open, max high, min low, last close, summed volume and the
+    last known market_cap over whatever finer candles each hour has."""
+    ordered = candles.sort_values("timestamp", kind="stable")
+    if interval == HOUR:
+        return ordered.reset_index(drop=True)
+    hourly = ordered.groupby(ordered["timestamp"].dt.floor("h"), sort=True).agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+        market_cap=("market_cap", "last"),
+    )
+    return hourly.rename_axis("timestamp").reset_index()[list(CANDLE_COLUMNS)]
+
+
+def _check_coins(path: Path, coins: pd.DataFrame) -> None:
+    lines = coins.index.to_numpy() + 2
+    for column in ("symbol", "name"):
+        empty = coins[column].isna().to_numpy()
+        if empty.any():
+            raise ValueError(
+                f"coins file {path}: no {column} on line(s) {_join_ints(lines[empty])}"
+            )
+    malformed = ~coins["symbol"].str.fullmatch(_SYMBOL_PATTERN.pattern).astype(bool).to_numpy()
+    if malformed.any():
+        raise ValueError(
+            f"coins file {path}: symbols must be letters and digits, not "
+            f"{', '.join(map(repr, coins['symbol'][malformed]))}"
+        )
+    duplicated = coins["symbol"][coins["symbol"].duplicated()].unique()
+    if len(duplicated):
+        raise ValueError(f"coins file {path}: duplicate symbol(s) {', '.join(duplicated)}")
+
+
+def _nanoseconds(timestamps: pd.Series) -> np.ndarray:
+    """Nanoseconds since the Unix epoch of UTC timestamps (NaT gives int64 min)."""
+    return timestamps.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def _format_interval(interval: pd.Timedelta) -> str:
+    """Spell an interval like 5m, 1h, 4h or 1d."""
+    for unit, size in (("d", pd.Timedelta(days=1)), ("h", HOUR), ("m", pd.Timedelta(minutes=1))):
+        if interval % size == pd.Timedelta(0):
+            return f"{interval // size}{unit}"
+    return f"{interval.total_seconds():g}s"
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def _join_ints(values: Iterable[int]) -> str:
+    return ", ".join(str(int(value)) for value in values)
