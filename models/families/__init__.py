@@ -1,0 +1,28 @@
+"""The four model families, one per analysis layer, behind one contract (`base.ModelFamily`)."""
+
+from models.families.asset import AssetPriceFamily
+from models.families.base import ModelFamily, TrainingData, Upstream
+from models.families.macro import MacroRegimeFamily
+from models.families.sector import SectorRotationFamily
+from models.families.timing import TradeTimingFamily
+
+# Top-down: each layer may use the outputs of those before it.
+FAMILIES: dict[str, type[ModelFamily]] = {
+    "macro": MacroRegimeFamily,
+    "sector": SectorRotationFamily,
+    "asset": AssetPriceFamily,
+    "timing": TradeTimingFamily,
+}
+DEFAULT_HORIZONS = {"macro": 168, "sector": 168, "asset": 24, "timing": 24}
+
+__all__ = [
+    "DEFAULT_HORIZONS",
+    "FAMILIES",
+    "AssetPriceFamily",
+    "MacroRegimeFamily",
+    "ModelFamily",
+    "SectorRotationFamily",
+    "TradeTimingFamily",
+    "TrainingData",
+    "Upstream",
+]
