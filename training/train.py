@@ -1,0 +1,390 @@
+"""Train families from price_data: validate walk-forward, track in MLflow, register, promote.
+
+One function per stage, so a notebook can call any of them:
+`upstream_views` (out-of-fold outputs of the upper layers), `validate_family`,
+`log_and_register` (MLflow run and model version) and `train_family` (all of it, with the
+`ai_models` row kept honest: `training` while it runs, `error` if it fails, and the active
+version replaced only by one that beats it on the same validation window).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from models.families import DEFAULT_HORIZONS, FAMILIES, ModelFamily, TrainingData, Upstream
+from models.panel import MarketPanel
+from models.splits import WalkForwardSplit
+from models.validation import ValidationResult, fit_final, walk_forward
+from training import registry
+from training.plots import feature_importance_figure, reliability_figure, walk_forward_figure
+from training.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle
+from training.tracking import experiment_for
+
+log = logging.getLogger(__name__)
+LAYER_ORDER = tuple(FAMILIES)
+SIGNATURE_ROWS = 50
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything a training run depends on besides the data; logged with the run."""
+
+    horizons: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HORIZONS))
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_folds: int = 4
+    test_fraction: float = 0.4
+    min_train_hours: int = 24 * 14
+    random_state: int = 0
+    force: bool = False
+
+    def family(self, layer: str) -> ModelFamily:
+        return FAMILIES[layer](
+            horizon=self.horizons[layer],
+            params=self.params.get(layer, {}),
+            random_state=self.random_state,
+        )
+
+    def splitter(self, layer: str) -> WalkForwardSplit:
+        # The purge covers the label horizon, so no training label overlaps a test block.
+        return WalkForwardSplit(
+            n_folds=self.n_folds,
+            test_fraction=self.test_fraction,
+            purge=self.horizons[layer],
+            min_train_hours=self.min_train_hours,
+        )
+
+
+@dataclass
+class TrainOutcome:
+    layer: str
+    name: str
+    version: str
+    status: str
+    promoted: bool
+    reason: str
+    model_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    calibration: dict[str, Any]
+    run_id: str
+    seconds: float
+
+
+Progress = Callable[[str], None]
+
+
+def validate_family(
+    layer: str, panel: MarketPanel, upstream: Upstream, settings: TrainSettings
+) -> tuple[TrainingData, ValidationResult]:
+    family = settings.family(layer)
+    data = family.training_data(panel, upstream)
+    result = walk_forward(lambda: settings.family(layer), data, settings.splitter(layer))
+    return data, result
+
+
+def extend_upstream(upstream: Upstream, layer: str, result: ValidationResult) -> Upstream:
+    """Out-of-fold outputs of `layer` become features of the layers below it."""
+    if layer == "macro":
+        return Upstream(regime=result.raw, sector_strength=upstream.sector_strength)
+    if layer == "sector":
+        return Upstream(regime=upstream.regime, sector_strength=result.raw)
+    return upstream
+
+
+def upstream_views(
+    panel: MarketPanel, below: str, settings: TrainSettings, progress: Progress | None = None
+) -> Upstream:
+    """Out-of-fold outputs of every layer above `below`, validated afresh (not registered)."""
+    upstream = Upstream()
+    for layer in LAYER_ORDER[: LAYER_ORDER.index(below)]:
+        if layer not in ("macro", "sector"):
+            continue
+        if progress:
+            progress(f"{layer}: out-of-fold view for the layers below")
+        _, result = validate_family(layer, panel, upstream, settings)
+        upstream = extend_upstream(upstream, layer, result)
+    return upstream
+
+
+def train_layers(
+    engine: Engine,
+    client: MlflowClient,
+    artifact_root: Path,
+    panel: MarketPanel,
+    layers: Sequence[str],
+    settings: TrainSettings,
+    progress: Progress | None = None,
+) -> list[TrainOutcome]:
+    """Train the given layers top-down, each on its upper layers' out-of-fold outputs."""
+    unknown = sorted(set(layers) - set(LAYER_ORDER))
+    if unknown:
+        raise ValueError(f"unknown layers: {', '.join(unknown)}; known: {', '.join(LAYER_ORDER)}")
+    ordered = [layer for layer in LAYER_ORDER if layer in layers]
+    upstream = upstream_views(panel, ordered[0], settings, progress)
+    outcomes = []
+    for layer in ordered:
+        if progress:
+            progress(f"{layer}: walk-forward validation, final fit, MLflow, registry")
+        outcome, result = train_family(
+            engine, client, artifact_root, layer, panel, upstream, settings
+        )
+        outcomes.append(outcome)
+        upstream = extend_upstream(upstream, layer, result)
+    return outcomes
+
+
+def train_family(
+    engine: Engine,
+    client: MlflowClient,
+    artifact_root: Path,
+    layer: str,
+    panel: MarketPanel,
+    upstream: Upstream,
+    settings: TrainSettings,
+) -> tuple[TrainOutcome, ValidationResult]:
+    """One family end to end; its `ai_models` row never stays `training` after this returns."""
+    started = time.monotonic()
+    family = settings.family(layer)
+    configuration = _configuration(layer, panel, settings)
+    with Session(engine) as session, session.begin():
+        row = registry.begin_training(session, family.name, family.model_type, configuration)
+        row_id = row.id
+    try:
+        data, result = validate_family(layer, panel, upstream, settings)
+        final = fit_final(lambda: settings.family(layer), data, result)
+        run_id, version = log_and_register(
+            client, artifact_root, layer, final, data, result, configuration
+        )
+    except Exception as error:
+        with Session(engine) as session, session.begin():
+            failed = session.get(registry.AiModel, row_id)
+            assert failed is not None
+            registry.mark_failed(session, failed, f"{type(error).__name__}: {error}")
+        log.error("training %s failed:\n%s", family.name, traceback.format_exc())
+        raise
+    metrics = {
+        "validation": result.model_metrics,
+        "baseline": result.baseline_metrics,
+        "beats_baseline": result.beats_baseline(family.primary_metric, family.lower_is_better),
+        "primary_metric": family.primary_metric,
+        "calibration": result.calibration,
+        "folds": result.fold_metrics,
+        **result.window,
+    }
+    configuration.update(
+        mlflow_run_id=run_id,
+        model_uri=f"models:/{family.name}/{version}",
+        features=list(data.X.columns),
+        training_rows=len(data.X),
+        **result.window,
+    )
+    with Session(engine) as session, session.begin():
+        row = session.get(registry.AiModel, row_id)
+        assert row is not None
+        registry.finish_training(session, row, version, configuration, metrics)
+        promoted, reason = _decide_promotion(session, family, result, settings.force)
+        if promoted:
+            registry.promote(session, family.name, version)
+        status = "active" if promoted else "inactive"
+    outcome = TrainOutcome(
+        layer=layer,
+        name=family.name,
+        version=version,
+        status=status,
+        promoted=promoted,
+        reason=reason,
+        model_metrics=result.model_metrics,
+        baseline_metrics=result.baseline_metrics,
+        calibration=result.calibration,
+        run_id=run_id,
+        seconds=time.monotonic() - started,
+    )
+    return outcome, result
+
+
+def _configuration(layer: str, panel: MarketPanel, settings: TrainSettings) -> dict[str, Any]:
+    family = settings.family(layer)
+    return {
+        "layer": family.layer,
+        "horizon_hours": family.horizon,
+        "hyperparameters": dict(family.params),
+        "random_state": settings.random_state,
+        "walk_forward": {
+            "n_folds": settings.n_folds,
+            "test_fraction": settings.test_fraction,
+            "purge_hours": family.horizon,
+            "min_train_hours": settings.min_train_hours,
+        },
+        "training_start": panel.hours[0].isoformat(),
+        "training_end": panel.hours[-1].isoformat(),
+        "symbols": panel.symbols,
+        "started_at": datetime.now(UTC).isoformat(),
+        "host": platform.node(),
+        "pid": os.getpid(),
+    }
+
+
+def _decide_promotion(
+    session: Session, family: ModelFamily, result: ValidationResult, force: bool
+) -> tuple[bool, str]:
+    """Promote only a version that beats the active one on this run's validation window.
+
+    The active version is re-scored on exactly the out-of-fold rows the candidate was scored
+    on. If it was trained on some of them, that favours it, so the comparison errs towards
+    keeping what serves.
+    """
+    metric = family.primary_metric
+    candidate = result.model_metrics[metric]
+    if force:
+        return True, "forced"
+    active = registry.active_version(session, family.name)
+    if active is None:
+        return True, "no active version"
+    try:
+        incumbent_family = load_registered(active.configuration or {})
+        predictions = incumbent_family.predict(result.oof.X)
+        incumbent = incumbent_family.score(result.oof.y, predictions)[metric]
+    except Exception as error:  # an unreadable incumbent must not block a good candidate
+        log.warning("could not re-score active %s: %s", family.name, error)
+        return True, f"active version {active.version} could not be re-scored: {error}"
+    better = candidate < incumbent if family.lower_is_better else candidate > incumbent
+    verdict = "beats" if better else "does not beat"
+    return better, (
+        f"{metric} {candidate:.6g} {verdict} active version {active.version} ({incumbent:.6g})"
+    )
+
+
+def log_and_register(
+    client: MlflowClient,
+    artifact_root: Path,
+    layer: str,
+    family: ModelFamily,
+    data: TrainingData,
+    result: ValidationResult,
+    configuration: dict[str, Any],
+) -> tuple[str, str]:
+    """One MLflow run: parameters, metrics beside baselines, plots, the model; a new version."""
+    experiment_id = experiment_for(client, family.name, artifact_root)
+    with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as d:
+        mlflow.log_params(_flat_params(configuration))
+        mlflow.log_metrics(
+            {
+                **{f"val_{k}": v for k, v in result.model_metrics.items()},
+                **{f"baseline_{k}": v for k, v in result.baseline_metrics.items()},
+            }
+        )
+        mlflow.set_tags(
+            {
+                "layer": layer,
+                "beats_baseline": str(
+                    result.beats_baseline(family.primary_metric, family.lower_is_better)
+                ),
+            }
+        )
+        mlflow.log_dict({"folds": result.fold_metrics}, "walk_forward.json")
+        mlflow.log_dict(result.calibration, "calibration.json")
+        _log_figures(family, result)
+        bundle = save_bundle(family, Path(d) / FAMILY_ARTIFACT)
+        sample = data.X.tail(SIGNATURE_ROWS)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=FamilyModel(),
+            artifacts={FAMILY_ARTIFACT: str(bundle)},
+            signature=infer_signature(sample, family.predict_calibrated(sample)),
+            registered_model_name=family.name,
+            # Stated, not inferred: inference re-imports the model in a subprocess per run.
+            pip_requirements=_requirements(),
+        )
+        version = str(info.registered_model_version)
+        return run.info.run_id, version
+
+
+def _requirements() -> list[str]:
+    """The runtime packages a loaded family needs, at the versions installed here."""
+    packages = ("mlflow", "pandas", "numpy", "scikit-learn", "xgboost", "torch", "cryptopredict")
+    return [f"{package}=={metadata.version(package)}" for package in packages]
+
+
+def _flat_params(configuration: dict[str, Any]) -> dict[str, str]:
+    keep = ("layer", "horizon_hours", "random_state", "training_start", "training_end")
+    params = {key: str(configuration[key]) for key in keep}
+    params.update({f"wf_{k}": str(v) for k, v in configuration["walk_forward"].items()})
+    params.update({f"hp_{k}": str(v)[:250] for k, v in configuration["hyperparameters"].items()})
+    params["n_symbols"] = str(len(configuration["symbols"]))
+    return params
+
+
+def _log_figures(family: ModelFamily, result: ValidationResult) -> None:
+    figures = {
+        "walk_forward.png": walk_forward_figure(
+            result.fold_metrics, family.primary_metric, f"{family.name}: walk-forward"
+        )
+    }
+    importance = family.feature_importance()
+    if not importance.empty:
+        figures["feature_importance.png"] = feature_importance_figure(
+            importance, f"{family.name}: feature importance"
+        )
+    curves = _reliability_curves(result.calibration)
+    if curves:
+        figures["calibration.png"] = reliability_figure(curves, f"{family.name}: calibration")
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, name)
+        plt.close(figure)
+
+
+def _reliability_curves(calibration: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Find every {'bins': [...]} in a calibration report, labelled by its path."""
+    curves: dict[str, list[dict[str, Any]]] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if "bins" in node:
+                curves[path or "confidence"] = node["bins"]
+            for key, value in node.items():
+                walk(value, f"{path} {key}".strip())
+
+    walk(calibration, "")
+    return curves
+
+
+def outcome_table(outcomes: Sequence[TrainOutcome]) -> pd.DataFrame:
+    """One row per trained family: primary metric beside its baseline, and what happened."""
+    rows = []
+    for outcome in outcomes:
+        family = FAMILIES[outcome.layer]
+        metric = family.primary_metric
+        rows.append(
+            {
+                "family": outcome.name,
+                "version": outcome.version,
+                "metric": metric,
+                "lower_is_better": family.lower_is_better,
+                "model": outcome.model_metrics[metric],
+                "baseline": outcome.baseline_metrics[metric],
+                "beats_baseline": (outcome.model_metrics[metric] < outcome.baseline_metrics[metric])
+                == family.lower_is_better,
+                "status": outcome.status,
+                "why": outcome.reason,
+                "seconds": round(outcome.seconds, 1),
+            }
+        )
+    return pd.DataFrame(rows)
