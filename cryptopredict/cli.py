@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
-from cryptopredict.commands import data, database
+from cryptopredict.commands import data, database, models
 from cryptopredict.logging import configure_logging
 from cryptopredict.settings import get_settings
 
@@ -24,6 +24,9 @@ app.add_typer(database.app, name="db")
 app.command("ingest")(data.ingest)
 app.command("synth")(data.synth)
 app.command("summary")(data.summary)
+app.command("train")(models.train)
+app.command("analyze")(models.analyze)
+app.add_typer(models.app, name="models")
 
 error_console = Console(stderr=True)
 

@@ -1,0 +1,168 @@
+"""`cryptopredict train` and `cryptopredict models ...`: training and the ai_models registry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from cryptopredict.runtime import migrated_engine
+from cryptopredict.settings import get_settings
+from models.families import DEFAULT_HORIZONS, FAMILIES
+from serving.analysis import analyze as run_analysis
+from serving.models_cache import ActiveModels
+from serving.predictor import Predictor
+from training import registry
+from training.datasets import load_panel
+from training.tracking import configure_tracking, ui_command
+from training.train import TrainSettings, outcome_table, train_layers
+
+app = typer.Typer(
+    help="List, promote and roll back registered model versions.", no_args_is_help=True
+)
+console = Console(width=120)
+
+
+def train(
+    layer: str = typer.Option(
+        "all", "--layer", "-l", help=f"One of {', '.join(FAMILIES)} or 'all'."
+    ),
+    symbols: list[str] | None = typer.Option(
+        None, "--symbols", "-s", help="Coins to train on (repeat the option); default all."
+    ),
+    since: datetime | None = typer.Option(None, "--since", help="First candle hour (UTC)."),
+    until: datetime | None = typer.Option(None, "--until", help="Last candle hour (UTC)."),
+    horizon: int | None = typer.Option(
+        None, "--horizon", min=1, max=720, help="Label horizon in hours (default per family)."
+    ),
+    folds: int = typer.Option(4, "--folds", min=2, help="Walk-forward folds."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same model."),
+    force: bool = typer.Option(
+        False, "--force", help="Activate the new versions even if they do not beat the active ones."
+    ),
+) -> None:
+    """Train model families from price_data, track them in MLflow and register them in ai_models.
+
+    Each family is validated walk-forward (purge gap = its label horizon) beside its naive
+    baseline. A new version becomes active only if it beats the active one on the same
+    validation window, unless --force.
+    """
+    layers = list(FAMILIES) if layer == "all" else [layer]
+    if layer != "all" and layer not in FAMILIES:
+        raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(FAMILIES)} or all")
+    settings_env = get_settings()
+    horizons = dict(DEFAULT_HORIZONS)
+    if horizon is not None:
+        horizons.update({name: horizon for name in layers})
+    engine = migrated_engine()
+    panel = load_panel(engine, symbols, _utc(since), _utc(until))
+    artifact_root = settings_env.data_dir.resolve() / "mlartifacts"
+    client = configure_tracking(settings_env.resolved_mlflow_tracking_uri, artifact_root)
+    console.print(
+        f"training {', '.join(layers)} on {len(panel.symbols)} coins, "
+        f"{len(panel.hours)} hours ({panel.hours[0]:%Y-%m-%d} to {panel.hours[-1]:%Y-%m-%d})"
+    )
+    outcomes = train_layers(
+        engine,
+        client,
+        artifact_root,
+        panel,
+        layers,
+        TrainSettings(horizons=horizons, n_folds=folds, random_state=seed, force=force),
+        progress=lambda message: console.print(f"  {message}"),
+    )
+    summary = outcome_table(outcomes)
+    table = Table(title="walk-forward validation (out-of-fold), model beside its naive baseline")
+    for column in ("family", "version", "metric", "model", "baseline", "status", "seconds"):
+        table.add_column(column)
+    for row in summary.itertuples(index=False):
+        verdict = "" if row.beats_baseline else " (no better than baseline)"
+        table.add_row(
+            row.family,
+            row.version,
+            f"{row.metric} ({'lower' if row.lower_is_better else 'higher'} is better)",
+            f"{row.model:.5g}{verdict}",
+            f"{row.baseline:.5g}",
+            row.status,
+            f"{row.seconds:.0f}",
+        )
+    console.print(table)
+    for row in summary.itertuples(index=False):
+        console.print(f"  {row.family} v{row.version}: {row.why}")
+    console.print(f"MLflow UI: {ui_command(settings_env.resolved_mlflow_tracking_uri)}")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@app.command("list")
+def list_models() -> None:
+    """Every registered version with its status and validation metric beside the baseline."""
+    engine = migrated_engine()
+    with Session(engine) as session:
+        rows = registry.list_models(session)
+        table = Table("name", "version", "type", "status", "metric", "model", "baseline", "trained")
+        for row in rows:
+            metrics = row.performance_metrics or {}
+            metric = metrics.get("primary_metric", "")
+            model = metrics.get("validation", {}).get(metric)
+            baseline = metrics.get("baseline", {}).get(metric)
+            table.add_row(
+                row.name,
+                row.version,
+                row.model_type,
+                row.status or "",
+                metric,
+                "-" if model is None else f"{model:.5g}",
+                "-" if baseline is None else f"{baseline:.5g}",
+                f"{row.last_trained:%Y-%m-%d %H:%M}" if row.last_trained else "-",
+            )
+    console.print(table if rows else "no model versions registered; run `cryptopredict train`")
+
+
+@app.command()
+def promote(
+    name: str = typer.Argument(..., help="Model name, e.g. asset_price."),
+    version: str = typer.Argument(..., help="Version to activate."),
+) -> None:
+    """Make VERSION of NAME the active (serving) version."""
+    with Session(migrated_engine()) as session, session.begin():
+        row = registry.promote(session, name, version)
+        console.print(f"{row.name} version {row.version} is active")
+
+
+@app.command()
+def rollback(name: str = typer.Argument(..., help="Model name, e.g. asset_price.")) -> None:
+    """Re-activate the version of NAME that served before the current one."""
+    with Session(migrated_engine()) as session, session.begin():
+        row = registry.rollback(session, name)
+        console.print(f"{row.name} rolled back to version {row.version}")
+
+
+def analyze(
+    as_of: datetime | None = typer.Option(
+        None, "--as-of", help="Analyse this hour (UTC) instead of the latest; for backfills."
+    ),
+) -> None:
+    """Run the active models at the latest hour (or --as-of) and write every layer table:
+    regime, sentiment, dominance, indicators, sectors, predictions, suggestions, signals.
+    """
+    engine = migrated_engine()
+    settings_env = get_settings()
+    configure_tracking(
+        settings_env.resolved_mlflow_tracking_uri, settings_env.data_dir.resolve() / "mlartifacts"
+    )
+    panel = load_panel(engine, until=_utc(as_of))
+    report = run_analysis(engine, Predictor(ActiveModels(engine)), panel)
+    table = Table("table", "rows written", title=f"analysis at {report.as_of:%Y-%m-%d %H:%M} UTC")
+    for name, count in sorted(report.written.items()):
+        table.add_row(name, str(count))
+    console.print(table)
+    for note in report.skipped:
+        console.print(f"  skipped {note}")
