@@ -23,7 +23,7 @@ from models.families.context import with_regime, with_sector_strength
 from models.families.xgb import gain_importance, top_contributions, tree_params
 from models.features import asset_feature_frame
 from models.labels import asset_labels
-from models.metrics import calibration_report, regression_report
+from models.metrics import calibration_report, price_accuracy, regression_report
 from models.panel import MarketPanel
 
 DEFAULT_ACCURACY_THRESHOLD = 5.0  # percent, the spec's predictions.accuracy_threshold default
@@ -35,8 +35,8 @@ STATE_FILE = "state.joblib"
 def accurate(
     predicted_return: np.ndarray, actual_return: np.ndarray, threshold: float
 ) -> np.ndarray:
-    """The spec's is_accurate on log returns: the current close cancels out of the ratio."""
-    return np.abs(np.exp(predicted_return - actual_return) - 1.0) * 100.0 <= threshold
+    """The spec's is_accurate on log returns: prices relative to the current close."""
+    return price_accuracy(np.exp(predicted_return), np.exp(actual_return), threshold)
 
 
 class AssetPriceFamily(ModelFamily):
