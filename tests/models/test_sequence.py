@@ -93,6 +93,13 @@ def test_too_short_history_gives_no_windows() -> None:
     assert len(index) == 0
 
 
+def test_empty_frame_gives_no_windows() -> None:
+    X, index = make_sequences(_hourly_frame(3, ["AAA"]).iloc[:0], lookback=2)
+
+    assert X.shape == (0, 2, 2)
+    assert list(index.names) == ["timestamp", "symbol"]
+
+
 @pytest.mark.parametrize("lookback", [0, -1, 2.5, True])
 def test_make_sequences_rejects_a_bad_lookback(lookback: object) -> None:
     with pytest.raises(ValueError, match="lookback"):
