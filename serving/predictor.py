@@ -16,6 +16,7 @@ import pandas as pd
 
 from models.families import Upstream
 from models.families.macro import PROBABILITY_COLUMNS as REGIME_PROBABILITIES
+from models.families.timing import TradeTimingFamily
 from models.features import average_true_range
 from models.panel import MarketPanel
 from serving.models_cache import ActiveModels, LoadedModel
@@ -135,6 +136,8 @@ class Predictor:
         """Layer 4: the side worth entering now for each coin, if any."""
         timing = self.require("timing")
         family = timing.family
+        if not isinstance(family, TradeTimingFamily):
+            raise TypeError(f"the timing layer serves a {type(family).__name__}")
         X = _at(family.features(panel, view.upstream), view.as_of)
         if X.empty:
             return pd.DataFrame()

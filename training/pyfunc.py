@@ -13,6 +13,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from models.families.base import ModelFamily
 
@@ -49,7 +50,7 @@ def load_registered(configuration: dict[str, Any]) -> ModelFamily:
         return load_bundle(Path(path))
 
 
-class FamilyModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class FamilyModel(PythonModel):
     """Loads the bundle once per process; predicts calibrated outputs."""
 
     def load_context(self, context: Any) -> None:

@@ -125,7 +125,7 @@ def rollback(session: Session, name: str) -> AiModel:
     ]
     if not candidates:
         raise RegistryError(f"model {name!r} has no earlier active version to roll back to")
-    previous = max(candidates, key=lambda row: row.configuration[ACTIVATIONS_KEY][-1])
+    previous = max(candidates, key=lambda row: (row.configuration or {})[ACTIVATIONS_KEY][-1])
     return promote(session, name, previous.version)
 
 

@@ -197,9 +197,9 @@ def train_family(
         **result.window,
     )
     with Session(engine) as session, session.begin():
-        row = session.get(registry.AiModel, row_id)
-        assert row is not None
-        registry.finish_training(session, row, version, configuration, metrics)
+        trained = session.get(registry.AiModel, row_id)
+        assert trained is not None
+        registry.finish_training(session, trained, version, configuration, metrics)
         promoted, reason = _decide_promotion(session, family, result, settings.force)
         if promoted:
             registry.promote(session, family.name, version)

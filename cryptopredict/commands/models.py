@@ -11,14 +11,11 @@ from sqlalchemy.orm import Session
 
 from cryptopredict.runtime import migrated_engine
 from cryptopredict.settings import get_settings
-from models.families import DEFAULT_HORIZONS, FAMILIES
-from serving.analysis import analyze as run_analysis
-from serving.models_cache import ActiveModels
-from serving.predictor import Predictor
+from models.layers import DEFAULT_HORIZONS, LAYERS
 from training import registry
-from training.datasets import load_panel
-from training.tracking import configure_tracking, ui_command
-from training.train import TrainSettings, outcome_table, train_layers
+
+# The estimators (xgboost, torch, mlflow) load inside the commands that need them, so that
+# `--help` and the registry commands start in a fraction of the time.
 
 app = typer.Typer(
     help="List, promote and roll back registered model versions.", no_args_is_help=True
@@ -27,9 +24,7 @@ console = Console(width=120)
 
 
 def train(
-    layer: str = typer.Option(
-        "all", "--layer", "-l", help=f"One of {', '.join(FAMILIES)} or 'all'."
-    ),
+    layer: str = typer.Option("all", "--layer", "-l", help=f"One of {', '.join(LAYERS)} or 'all'."),
     symbols: list[str] | None = typer.Option(
         None, "--symbols", "-s", help="Coins to train on (repeat the option); default all."
     ),
@@ -50,9 +45,13 @@ def train(
     baseline. A new version becomes active only if it beats the active one on the same
     validation window, unless --force.
     """
-    layers = list(FAMILIES) if layer == "all" else [layer]
-    if layer != "all" and layer not in FAMILIES:
-        raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(FAMILIES)} or all")
+    from training.datasets import load_panel
+    from training.tracking import configure_tracking, ui_command
+    from training.train import TrainSettings, outcome_table, train_layers
+
+    layers = list(LAYERS) if layer == "all" else [layer]
+    if layer != "all" and layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)} or all")
     settings_env = get_settings()
     horizons = dict(DEFAULT_HORIZONS)
     if horizon is not None:
@@ -153,6 +152,12 @@ def analyze(
     """Run the active models at the latest hour (or --as-of) and write every layer table:
     regime, sentiment, dominance, indicators, sectors, predictions, suggestions, signals.
     """
+    from serving.analysis import analyze as run_analysis
+    from serving.models_cache import ActiveModels
+    from serving.predictor import Predictor
+    from training.datasets import load_panel
+    from training.tracking import configure_tracking
+
     engine = migrated_engine()
     settings_env = get_settings()
     configure_tracking(

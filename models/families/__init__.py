@@ -5,15 +5,16 @@ from models.families.base import ModelFamily, TrainingData, Upstream
 from models.families.macro import MacroRegimeFamily
 from models.families.sector import SectorRotationFamily
 from models.families.timing import TradeTimingFamily
+from models.layers import DEFAULT_HORIZONS, LAYERS
 
 # Top-down: each layer may use the outputs of those before it.
-FAMILIES: dict[str, type[ModelFamily]] = {
-    "macro": MacroRegimeFamily,
-    "sector": SectorRotationFamily,
-    "asset": AssetPriceFamily,
-    "timing": TradeTimingFamily,
-}
-DEFAULT_HORIZONS = {"macro": 168, "sector": 168, "asset": 24, "timing": 24}
+FAMILIES: dict[str, type[ModelFamily]] = dict(
+    zip(
+        LAYERS,
+        (MacroRegimeFamily, SectorRotationFamily, AssetPriceFamily, TradeTimingFamily),
+        strict=True,
+    )
+)
 
 __all__ = [
     "DEFAULT_HORIZONS",

@@ -98,9 +98,12 @@ class AssetPriceFamily(ModelFamily):
         return self
 
     def confidence(self, X: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray:
-        if getattr(self, "confidence_model_", None) is None:
+        """Calibrated P(accurate); NaN before `calibrate` has run."""
+        model = getattr(self, "confidence_model_", None)
+        if model is None:
             return np.full(len(X), getattr(self, "constant_confidence_", np.nan))
-        return self.confidence_model_.predict_proba(_confidence_inputs(X, raw))[:, 1]
+        probabilities: np.ndarray = model.predict_proba(_confidence_inputs(X, raw))[:, 1]
+        return probabilities
 
     def predict_calibrated(self, X: pd.DataFrame) -> pd.DataFrame:
         raw = self.predict(X)

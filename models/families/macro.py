@@ -84,8 +84,9 @@ class MacroRegimeFamily(ModelFamily):
 
     def predict_calibrated(self, X: pd.DataFrame) -> pd.DataFrame:
         raw = self.predict(X)
-        if getattr(self, "calibrator_", None) is not None:
-            raw[list(PROBABILITY_COLUMNS)] = self.calibrator_.transform(raw.to_numpy())
+        calibrator = getattr(self, "calibrator_", None)
+        if calibrator is not None:
+            raw[list(PROBABILITY_COLUMNS)] = calibrator.transform(raw.to_numpy())
         raw["regime"] = [REGIMES[i] for i in raw.to_numpy().argmax(axis=1)]
         raw["confidence"] = raw[list(PROBABILITY_COLUMNS)].max(axis=1)
         return raw
@@ -96,6 +97,8 @@ class MacroRegimeFamily(ModelFamily):
         """Reliability of the top-class confidence: P(the predicted regime is the real one)."""
         codes = y["regime"].to_numpy(dtype=int)
         raw_probabilities = raw[list(PROBABILITY_COLUMNS)].to_numpy()
+        if self.calibrator_ is None:
+            raise ValueError("calibrate() before asking for a calibration report")
         calibrated = self.calibrator_.transform(raw_probabilities)
         return {
             "raw": _top_class_reliability(raw_probabilities, codes),
