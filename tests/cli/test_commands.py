@@ -137,3 +137,31 @@ def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert "run `cryptopredict db upgrade` first" in result.stderr
+
+
+def test_models_list_on_an_empty_registry_says_what_to_do(
+    database_url: str, tmp_path: Path
+) -> None:
+    result = run("models", "list", database_url=database_url, data_dir=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "run `cryptopredict train`" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "--layer", "weather"), "unknown layer 'weather'"),
+        (("train",), "price_data holds no candles"),
+        (("models", "promote", "asset_price", "7"), "no version 7 of model 'asset_price'"),
+        (("models", "rollback", "asset_price"), "has no active version"),
+    ],
+)
+def test_training_commands_fail_with_one_clear_line(
+    database_url: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = run(*args, database_url=database_url, data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
