@@ -1,13 +1,16 @@
-"""Load OHLCV CSV files into price_data: every file validated first, then one transaction.
+"""Load OHLCV CSV files into price_data, all of them in one transaction or none.
 
-A rejected file rejects the whole run, so a directory is loaded entirely or not at all and a
-killed ingest leaves nothing half-written.
+Every file is read and validated; a rejected file rejects the whole run, with every bad row of
+every file reported, so a directory is loaded entirely or not at all and a killed ingest
+leaves nothing half-written. `ingest` reads the next file in a background thread while the
+database writes the current one, and rolls the transaction back if any file turns out bad.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,55 +76,66 @@ def read_all(
     paths: Sequence[Path], symbol: str | None, progress: IngestProgress | None = None
 ) -> list[CandleFile]:
     """Parse and validate every file; raise IngestRejected naming every bad file."""
-    if symbol is not None and len(paths) > 1:
-        raise ValueError("--symbol applies to a single file, not to a directory of files")
-    files: list[CandleFile] = []
-    errors: list[CandleFileError] = []
-    for path in paths:
-        try:
-            files.append(read_candle_file(path, symbol))
-        except CandleFileError as error:
-            errors.append(error)
-        if progress and progress.on_file_read:
-            progress.on_file_read(path)
-    duplicates = _symbols_seen_twice(files)
-    if duplicates:
-        raise ValueError(f"several files give the same coin: {duplicates}")
-    if errors:
-        raise IngestRejected(errors)
-    return files
-
-
-def _symbols_seen_twice(files: Sequence[CandleFile]) -> str:
-    by_symbol: dict[str, list[str]] = {}
-    for candle_file in files:
-        by_symbol.setdefault(candle_file.symbol, []).append(candle_file.path.name)
-    return "; ".join(
-        f"{symbol} ({', '.join(names)})" for symbol, names in by_symbol.items() if len(names) > 1
-    )
+    return list(read_ahead(paths, symbol, progress))
 
 
 def write_candles(
     engine: Engine,
-    candles_by_symbol: Mapping[str, pd.DataFrame],
+    candles: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
     coins: pd.DataFrame | None = None,
     progress: IngestProgress | None = None,
 ) -> dict[str, UpsertCounts]:
-    """Upsert hourly candles of many coins (and coin metadata) in a single transaction."""
+    """Upsert hourly candles of many coins (and coin metadata) in a single transaction.
+
+    `candles` may be produced lazily; an exception raised while producing it rolls back
+    everything written so far.
+    """
+    pairs = candles.items() if isinstance(candles, Mapping) else candles
     known = {} if coins is None else dict(zip(coins["symbol"], coins["name"], strict=True))
-    names = {
-        symbol: known[symbol] if isinstance(known.get(symbol), str) else symbol
-        for symbol in candles_by_symbol
-    }
     on_rows = progress.on_rows_written if progress else None
     counts: dict[str, UpsertCounts] = {}
     with engine.begin() as connection:
-        crypto_ids = ensure_cryptocurrencies(connection, names)
-        for symbol, candles in candles_by_symbol.items():
-            counts[symbol] = upsert_candles(connection, crypto_ids[symbol], candles, on_rows)
+        for symbol, frame in pairs:
+            name = known[symbol] if isinstance(known.get(symbol), str) else symbol
+            crypto_id = ensure_cryptocurrencies(connection, {symbol: name})[symbol]
+            counts[symbol] = upsert_candles(connection, crypto_id, frame, on_rows)
         if coins is not None:
             apply_coin_metadata(connection, coins)
     return counts
+
+
+def read_ahead(
+    paths: Sequence[Path], symbol: str | None, progress: IngestProgress | None = None
+) -> Iterator[CandleFile]:
+    """Validated files, read one ahead in a worker thread; IngestRejected at the end if any
+    file was bad (after reading every file, so the report names every bad row)."""
+    if symbol is not None and len(paths) > 1:
+        raise ValueError("--symbol applies to a single file, not to a directory of files")
+    errors: list[CandleFileError] = []
+    seen: dict[str, Path] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-reader") as reader:
+        pending = [reader.submit(read_candle_file, path, symbol) for path in paths]
+        for path, future in zip(paths, pending, strict=True):
+            try:
+                candle_file = future.result()
+            except CandleFileError as error:
+                errors.append(error)
+                continue
+            finally:
+                if progress and progress.on_file_read:
+                    progress.on_file_read(path)
+            if candle_file.symbol in seen:
+                for later in pending:
+                    later.cancel()
+                raise ValueError(
+                    f"several files give the same coin {candle_file.symbol}: "
+                    f"{seen[candle_file.symbol].name}, {path.name}"
+                )
+            seen[candle_file.symbol] = path
+            if not errors:
+                yield candle_file
+    if errors:
+        raise IngestRejected(errors)
 
 
 def ingest(
@@ -133,8 +147,14 @@ def ingest(
 ) -> IngestReport:
     """The `cryptopredict ingest` job: discover, validate everything, then write everything."""
     coins = read_coins_file(coins_file) if coins_file is not None else None
-    files = read_all(discover_candle_files(path), symbol, progress)
-    counts = write_candles(engine, {f.symbol: f.candles for f in files}, coins, progress)
+    files: list[CandleFile] = []
+
+    def validated() -> Iterator[tuple[str, pd.DataFrame]]:
+        for candle_file in read_ahead(discover_candle_files(path), symbol, progress):
+            files.append(candle_file)
+            yield candle_file.symbol, candle_file.candles
+
+    counts = write_candles(engine, validated(), coins, progress)
     report = IngestReport(
         files=[
             FileReport(

@@ -202,3 +202,15 @@ def test_real_candles_ingest_cleanly_with_their_coins(
         assert file.counts.inserted == expected
     assert again.totals.inserted == again.totals.updated == 0
     assert candle_count(engine) == report.totals.inserted
+
+
+def test_two_files_for_one_coin_are_refused_and_nothing_is_written(
+    engine: Engine, tmp_path: Path
+) -> None:
+    write(tmp_path / "BTC-USD_1h.csv", hourly(0, 3))
+    write(tmp_path / "BTC-USDT_1h.csv", hourly(0, 3))
+
+    with pytest.raises(ValueError, match="several files give the same coin BTC"):
+        ingest(engine, tmp_path)
+
+    assert candle_count(engine) == 0
