@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,31 +66,32 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def postgres_url(postgres_template: str) -> Iterator[str]:
-    name = f"cryptopredict_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def _throwaway_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (optionally cloned from `template`), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    clone = f' TEMPLATE "{template}"' if template else ""
     admin = _admin_engine()
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{clone}'))
     try:
         yield _database_url(name)
     finally:
         _drop_database(admin, name)
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    with _throwaway_database("cryptopredict_test", postgres_template) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_postgres_url() -> Iterator[str]:
     """A PostgreSQL database with no schema at all, for migration tests."""
-    name = f"cryptopredict_empty_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine()
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _database_url(name)
-    finally:
-        _drop_database(admin, name)
-        admin.dispose()
+    with _throwaway_database("cryptopredict_empty") as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,18 +9,15 @@ out-of-fold predictions only.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import joblib
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
 
-from models.families.base import ModelFamily, Upstream
+from models.families.base import Upstream
 from models.families.context import with_regime, with_sector_strength
-from models.families.xgb import gain_importance, top_contributions, tree_params
+from models.families.xgb import TreeRegressorFamily
 from models.features import asset_feature_frame
 from models.labels import asset_labels
 from models.metrics import calibration_report, price_accuracy, regression_report
@@ -28,8 +25,6 @@ from models.panel import MarketPanel
 
 DEFAULT_ACCURACY_THRESHOLD = 5.0  # percent, the spec's predictions.accuracy_threshold default
 CONFIDENCE_INPUTS = ("abs_predicted_return", "realized_vol_24h", "realized_vol_168h")
-MODEL_FILE = "model.json"
-STATE_FILE = "state.joblib"
 
 
 def accurate(
@@ -39,13 +34,16 @@ def accurate(
     return price_accuracy(np.exp(predicted_return), np.exp(actual_return), threshold)
 
 
-class AssetPriceFamily(ModelFamily):
+class AssetPriceFamily(TreeRegressorFamily):
     """XGBoost on coin, market and sector features; the baseline is persistence (random walk)."""
 
     name: ClassVar[str] = "asset_price"
     model_type: ClassVar[str] = "asset"
     layer: ClassVar[int] = 3
     primary_metric: ClassVar[str] = "mae"
+    target: ClassVar[str] = "forward_return"
+    output: ClassVar[str] = "predicted_return"
+    non_tree_params: ClassVar[tuple[str, ...]] = ("accuracy_threshold",)
 
     @property
     def accuracy_threshold(self) -> float:
@@ -57,19 +55,6 @@ class AssetPriceFamily(ModelFamily):
 
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
         return asset_labels(panel, self.horizon).to_frame("forward_return")
-
-    def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> Self:
-        self.feature_names_ = list(X.columns)
-        tree = {k: v for k, v in self.params.items() if k != "accuracy_threshold"}
-        estimator = xgb.XGBRegressor(**tree_params(tree, self.random_state))
-        estimator.fit(X, y["forward_return"])
-        self.booster_ = estimator.get_booster()
-        self.confidence_model_: LogisticRegression | None = None
-        return self
-
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        values = self.booster_.predict(xgb.DMatrix(X[self.feature_names_]))
-        return pd.DataFrame({"predicted_return": values}, index=X.index)
 
     def baseline(self, X: pd.DataFrame, y_train: pd.DataFrame) -> pd.DataFrame:
         """Persistence: the price stays where it is."""
@@ -120,30 +105,15 @@ class AssetPriceFamily(ModelFamily):
         )
         return calibration_report(self.confidence(X, raw), outcomes.astype(int))
 
-    def feature_importance(self) -> pd.Series:
-        return gain_importance(self.booster_, self.feature_names_)
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "confidence_model": getattr(self, "confidence_model_", None),
+            "constant_confidence": getattr(self, "constant_confidence_", None),
+        }
 
-    def explain(self, X: pd.DataFrame, top: int = 5) -> list[dict[str, float]]:
-        return top_contributions(self.booster_, X[self.feature_names_], top)
-
-    def _save_state(self, directory: Path) -> None:
-        self.booster_.save_model(directory / MODEL_FILE)
-        joblib.dump(
-            {
-                "feature_names": self.feature_names_,
-                "confidence_model": self.confidence_model_,
-                "constant_confidence": getattr(self, "constant_confidence_", None),
-            },
-            directory / STATE_FILE,
-        )
-
-    def _load_state(self, directory: Path) -> None:
-        state = joblib.load(directory / STATE_FILE)
-        self.feature_names_ = state["feature_names"]
+    def _restore_extra(self, state: dict[str, Any]) -> None:
         self.confidence_model_ = state["confidence_model"]
         self.constant_confidence_ = state["constant_confidence"]
-        self.booster_ = xgb.Booster()
-        self.booster_.load_model(directory / MODEL_FILE)
 
 
 def _confidence_inputs(X: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray:
