@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-ingest clean
+.PHONY: install demo test lint bench-ingest bench-train bench-real clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: $(INSTALLED)
 
 bench-ingest: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py
+
+bench-train: $(INSTALLED)
+	$(BIN)/python benchmarks/train.py
+
+bench-real: $(INSTALLED)
+	$(BIN)/python benchmarks/real_data.py
 
 clean:
 	rm -rf var mlruns .pytest_cache .ruff_cache .mypy_cache

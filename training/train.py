@@ -83,6 +83,7 @@ class TrainOutcome:
     reason: str
     model_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
+    beats_baseline: bool
     calibration: dict[str, Any]
     run_id: str
     seconds: float
@@ -163,7 +164,7 @@ def train_family(
     """One family end to end; its `ai_models` row never stays `training` after this returns."""
     started = time.monotonic()
     family = settings.family(layer)
-    configuration = _configuration(layer, panel, settings)
+    configuration = run_configuration(layer, panel, settings)
     with Session(engine) as session, session.begin():
         row = registry.begin_training(session, family.name, family.model_type, configuration)
         row_id = row.id
@@ -213,6 +214,7 @@ def train_family(
         reason=reason,
         model_metrics=result.model_metrics,
         baseline_metrics=result.baseline_metrics,
+        beats_baseline=metrics["beats_baseline"],
         calibration=result.calibration,
         run_id=run_id,
         seconds=time.monotonic() - started,
@@ -220,7 +222,8 @@ def train_family(
     return outcome, result
 
 
-def _configuration(layer: str, panel: MarketPanel, settings: TrainSettings) -> dict[str, Any]:
+def run_configuration(layer: str, panel: MarketPanel, settings: TrainSettings) -> dict[str, Any]:
+    """What `ai_models.configuration` and the MLflow parameters record about a run."""
     family = settings.family(layer)
     return {
         "layer": family.layer,
@@ -380,8 +383,7 @@ def outcome_table(outcomes: Sequence[TrainOutcome]) -> pd.DataFrame:
                 "lower_is_better": family.lower_is_better,
                 "model": outcome.model_metrics[metric],
                 "baseline": outcome.baseline_metrics[metric],
-                "beats_baseline": (outcome.model_metrics[metric] < outcome.baseline_metrics[metric])
-                == family.lower_is_better,
+                "beats_baseline": outcome.beats_baseline,
                 "status": outcome.status,
                 "why": outcome.reason,
                 "seconds": round(outcome.seconds, 1),
