@@ -15,7 +15,7 @@ Every figure is wall-clock rows per second for the same candles (best of ``--rep
   table holding the coins), created in a schema of its own.
 
 A separate, instrumented run of ``read_all`` and ``write_candles`` splits our path into read +
-validate and the database write, and the write into pandas ``to_csv``, the staging COPY, the
+validate and the database write, and the write into the row encoding, the staging COPY, the
 INSERT ... ON CONFLICT, the other statements and the rest (commit, Python).
 
 Generating the market, writing the files and building the COPY text are set-up, not timed.
@@ -81,8 +81,8 @@ COPY_COLUMNS = (
 )
 FRAME_COLUMNS = ("crypto_id", "timestamp", "open", "high", "low", "close", "volume", "market_cap")
 OUR_TABLES = "price_data, crypto_sector_mapping, cryptocurrencies"
-# price_store's function that turns a chunk of candles into COPY text (pandas to_csv).
-FORMATTER = "_as_csv"
+# price_store's function that turns a chunk of candles into binary COPY rows (numpy).
+FORMATTER = "_binary_rows"
 
 # (a): the spec's price_data columns and types, without id, defaults, index or constraint.
 BARE_DDL = """
@@ -463,7 +463,7 @@ def timed(function: Callable[..., Any], clock: dict[str, float], kind: str) -> C
 
 
 def time_formatting(clock: dict[str, float]) -> AbstractContextManager[object]:
-    """Time price_store's CSV formatting of the staging rows, where it still exists."""
+    """Time price_store's encoding of the staging rows, where it exists."""
     as_csv = getattr(price_store, FORMATTER, None)
     if as_csv is None:
         return nullcontext()
@@ -591,8 +591,8 @@ def breakdown_lines(breakdown: Breakdown, dataset: Dataset) -> list[str]:
     parts = [
         (f"read_all: read + validate {dataset.n_coins} files", breakdown.read_validate),
         ("write_candles: the database write, one transaction", breakdown.write),
-        ("  pandas to_csv of the staging rows (_as_csv)", breakdown.to_csv),
-        ("  COPY into the staging table (to_csv excluded)", breakdown.staging_copy),
+        ("  encoding the staging rows (_binary_rows)", breakdown.to_csv),
+        ("  COPY into the staging table (encoding excluded)", breakdown.staging_copy),
         ("  INSERT ... ON CONFLICT into price_data", breakdown.upsert),
         ("  other statements (staging table, coins, quotes)", breakdown.other_sql),
         ("  rest (commit, Python)", breakdown.rest),
