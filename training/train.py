@@ -181,10 +181,11 @@ def train_family(
             registry.mark_failed(session, failed, f"{type(error).__name__}: {error}")
         log.error("training %s failed:\n%s", family.name, traceback.format_exc())
         raise
+    beats_baseline = result.beats_baseline(family.primary_metric, family.lower_is_better)
     metrics = {
         "validation": result.model_metrics,
         "baseline": result.baseline_metrics,
-        "beats_baseline": result.beats_baseline(family.primary_metric, family.lower_is_better),
+        "beats_baseline": beats_baseline,
         "primary_metric": family.primary_metric,
         "calibration": result.calibration,
         "folds": result.fold_metrics,
@@ -214,7 +215,7 @@ def train_family(
         reason=reason,
         model_metrics=result.model_metrics,
         baseline_metrics=result.baseline_metrics,
-        beats_baseline=metrics["beats_baseline"],
+        beats_baseline=beats_baseline,
         calibration=result.calibration,
         run_id=run_id,
         seconds=time.monotonic() - started,
