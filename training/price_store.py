@@ -28,7 +28,6 @@ PRICE_DATA_COLUMNS = (
     "market_cap",
 )
 COPY_CHUNK_ROWS = 100_000
-ADVISORY_LOCK_CLASS = 7301  # pg_advisory_xact_lock(class, crypto_id): "ingesting this coin"
 SYMBOL_MAX_LENGTH = 10
 
 ProgressCallback = Callable[[int], None]
@@ -167,24 +166,6 @@ def _upsert_postgres(
                 progress(len(chunk))
         copy.write(BINARY_COPY_TRAILER)
     casts = ", ".join(f"NULLIF({column}, 'NaN')::text::numeric" for column in PRICE_DATA_COLUMNS)
-    # One ingest per coin at a time: the overlap check below stays true until commit.
-    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_LOCK_CLASS, crypto_id))
-    first, last = candles["timestamp"].min(), candles["timestamp"].max()
-    cursor.execute(
-        "SELECT EXISTS (SELECT 1 FROM price_data"
-        " WHERE crypto_id = %s AND timestamp BETWEEN %s AND %s)",
-        (crypto_id, first.to_pydatetime(), last.to_pydatetime()),
-    )
-    overlap = cursor.fetchone()
-    if overlap is not None and not overlap[0]:
-        # Nothing stored in the file's span (a new coin, or newer candles): a plain INSERT
-        # skips the speculative insertion that ON CONFLICT pays on every row.
-        cursor.execute(
-            f"INSERT INTO price_data (crypto_id, {columns})"
-            f" SELECT %s, timestamp, {casts} FROM staging_price_data",
-            (crypto_id,),
-        )
-        return UpsertCounts(inserted=cursor.rowcount)
     targets = ", ".join(f"{column} = EXCLUDED.{column}" for column in PRICE_DATA_COLUMNS)
     stored = ", ".join(f"price_data.{column}" for column in PRICE_DATA_COLUMNS)
     incoming = ", ".join(f"EXCLUDED.{column}" for column in PRICE_DATA_COLUMNS)
