@@ -25,6 +25,16 @@ from db.engine import make_engine
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+# The real candles live beside the repository, not in it (their licences forbid copying).
+SHARED_DATA_CANDIDATES = [
+    Path(path)
+    for path in (
+        os.environ.get("CRYPTOPREDICT_SHARED_DATA", ""),
+        str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+        "/work/shared/data",
+    )
+    if path
+]
 DIALECTS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
@@ -42,6 +52,16 @@ def _database_url(name: str) -> str:
 def _drop_database(admin: Engine, name: str) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The shared real candles; their absence fails the tests that need them, loudly."""
+    for candidate in SHARED_DATA_CANDIDATES:
+        if (candidate / "binance-2021-1h").is_dir():
+            return candidate
+    searched = ", ".join(str(candidate) for candidate in SHARED_DATA_CANDIDATES)
+    pytest.fail(f"real candles not found (looked in {searched}); set CRYPTOPREDICT_SHARED_DATA")
 
 
 @pytest.fixture(scope="session")

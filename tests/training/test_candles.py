@@ -23,7 +23,6 @@ from training.candles import (
 )
 
 HEADER = "timestamp,open,high,low,close,volume"
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def write_csv(directory: Path, name: str, rows: list[str], header: str = HEADER) -> Path:
@@ -49,13 +48,6 @@ def utc(text: str) -> pd.Timestamp:
 
 
 # --- real data ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def real_data() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"real candle data not found at {DATA}")
-    return DATA
 
 
 def assert_normalised(candles: pd.DataFrame) -> None:

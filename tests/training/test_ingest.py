@@ -12,7 +12,6 @@ from sqlalchemy import Engine, select, text
 from db.schema import Cryptocurrency, PriceData
 from training.ingest import IngestRejected, ingest
 
-REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 HEADER = "timestamp,open,high,low,close,volume"
 
 
@@ -176,13 +175,6 @@ def test_non_usd_quoted_file_is_refused_without_a_symbol(engine: Engine, tmp_pat
     ingest(engine, path, symbol="ETHBTC")
 
     assert len(stored(engine, "ETHBTC")) == 2
-
-
-@pytest.fixture
-def real_data() -> Path:
-    if not REAL_DATA.is_dir():
-        pytest.fail(f"the shared real candles are missing at {REAL_DATA}")
-    return REAL_DATA
 
 
 def test_real_candles_ingest_cleanly_with_their_coins(
