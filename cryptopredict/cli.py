@@ -26,6 +26,7 @@ app.command("synth")(data.synth)
 app.command("summary")(data.summary)
 app.command("train")(models.train)
 app.command("analyze")(models.analyze)
+app.command("evaluate")(models.evaluate)
 app.add_typer(models.app, name="models")
 
 error_console = Console(stderr=True)

@@ -171,3 +171,22 @@ def analyze(
     console.print(table)
     for note in report.skipped:
         console.print(f"  skipped {note}")
+
+
+def evaluate(
+    as_of: datetime | None = typer.Option(
+        None, "--as-of", help="Evaluate what was due at this time (UTC); default now."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Compute and report, then roll everything back."
+    ),
+) -> None:
+    """Backfill actual prices and accuracy of every due prediction (cron-ready).
+
+    Idempotent and safe to run twice at once; exit status 0 on success.
+    """
+    from training.evaluate import evaluate as run_evaluation
+
+    summary = run_evaluation(migrated_engine(), _utc(as_of), dry_run)
+    for line in summary.lines():
+        console.print(line)

@@ -165,3 +165,15 @@ def test_training_commands_fail_with_one_clear_line(
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_evaluate_is_cron_ready(database_url: str, tmp_path: Path) -> None:
+    first = run(
+        "evaluate", "--as-of", "2024-01-01T00:00:00", database_url=database_url, data_dir=tmp_path
+    )
+    dry = run("evaluate", "--dry-run", database_url=database_url, data_dir=tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert "evaluated 0 predictions" in first.stdout
+    assert dry.returncode == 0 and "would evaluate 0 predictions" in dry.stdout
+    assert count(database_url, "SELECT count(*) FROM system_health") == 1

@@ -1,0 +1,188 @@
+"""The evaluation job: exact numbers, boundaries, missing and late candles, idempotence,
+as-of backfills and two runs at once, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from builders import coin
+from db.engine import make_engine
+from db.schema import Prediction, PriceData, SystemHealth
+from training.evaluate import evaluate
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def candle(session: Session, crypto_id: int, hour: datetime, close: str) -> None:
+    price = Decimal(close)
+    session.add(
+        PriceData(
+            crypto_id=crypto_id,
+            timestamp=hour,
+            open_price=price,
+            high_price=price,
+            low_price=price,
+            close_price=price,
+        )
+    )
+
+
+def prediction(
+    session: Session, crypto_id: int, predicted: str, target: datetime, threshold: str = "5.0"
+) -> Prediction:
+    row = Prediction(
+        crypto_id=crypto_id,
+        model_name="asset_price",
+        model_version="1",
+        predicted_price=Decimal(predicted),
+        confidence_score=Decimal("0.5"),
+        prediction_horizon=24,
+        target_datetime=target,
+        input_price=Decimal("100"),
+        accuracy_threshold=Decimal(threshold),
+    )
+    session.add(row)
+    return row
+
+
+@pytest.fixture
+def btc(engine: Engine) -> int:
+    with engine.begin() as connection:
+        return coin(connection, "BTC")
+
+
+def results(engine: Engine) -> dict[str, tuple]:
+    with Session(engine) as session:
+        rows = session.scalars(select(Prediction).order_by(Prediction.id)).all()
+        return {
+            f"{float(row.predicted_price):g}": (
+                row.is_realized,
+                None if row.actual_price is None else float(row.actual_price),
+                None if row.absolute_error is None else float(row.absolute_error),
+                None if row.squared_error is None else float(row.squared_error),
+                None if row.accuracy_percentage is None else float(row.accuracy_percentage),
+                row.is_accurate,
+            )
+            for row in rows
+        }
+
+
+def test_exact_numbers_and_boundaries(engine: Engine, btc: int) -> None:
+    with Session(engine) as session, session.begin():
+        candle(session, btc, T0, "100")
+        prediction(session, btc, "104", T0)  # 4 % off: accurate
+        prediction(session, btc, "105", T0)  # exactly at the 5 % threshold: accurate
+        prediction(session, btc, "105.01", T0)  # just past it
+        prediction(session, btc, "350", T0)  # 250 % off: accuracy -150
+        prediction(session, btc, "5000", T0)  # 4900 % off: accuracy floored at -999.99
+
+    summary = evaluate(engine, as_of=T0 + timedelta(hours=1))
+
+    assert summary.evaluated == 5
+    got = results(engine)
+    assert got["104"] == (True, 100.0, 4.0, 16.0, 96.0, True)
+    assert got["105"] == (True, 100.0, 5.0, 25.0, 95.0, True)
+    assert got["105.01"][5] is False
+    assert got["105.01"][4] == pytest.approx(94.99)
+    assert got["350"] == (True, 100.0, 250.0, 62500.0, -150.0, False)
+    assert got["5000"][4] == -999.99
+
+
+def test_missing_candles_wait_and_late_candles_are_evaluated_later(
+    engine: Engine, btc: int
+) -> None:
+    later = T0 + timedelta(hours=5)
+    with Session(engine) as session, session.begin():
+        candle(session, btc, T0, "100")
+        prediction(session, btc, "101", T0)
+        prediction(session, btc, "102", later)  # its candle is not stored yet
+        prediction(session, btc, "103", T0 + timedelta(days=30))  # not due
+
+    first = evaluate(engine, as_of=later)
+    with Session(engine) as session, session.begin():
+        candle(session, btc, later, "110")  # the late candle arrives
+    second = evaluate(engine, as_of=later)
+
+    assert (first.evaluated, first.waiting_for_candle, first.not_yet_due) == (1, 1, 1)
+    assert (second.evaluated, second.waiting_for_candle, second.not_yet_due) == (1, 0, 1)
+    assert results(engine)["102"][1] == 110.0
+
+
+def test_a_second_run_changes_nothing(engine: Engine, btc: int) -> None:
+    with Session(engine) as session, session.begin():
+        candle(session, btc, T0, "100")
+        prediction(session, btc, "99", T0)
+    evaluate(engine, as_of=T0)
+    before = results(engine)
+
+    again = evaluate(engine, as_of=T0)
+
+    assert again.evaluated == 0
+    assert results(engine) == before
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(SystemHealth)) == 2
+
+
+def test_as_of_backfills_only_what_was_due_then(engine: Engine, btc: int) -> None:
+    with Session(engine) as session, session.begin():
+        for day in range(3):
+            candle(session, btc, T0 + timedelta(days=day), "100")
+            prediction(session, btc, f"10{day}", T0 + timedelta(days=day))
+
+    summary = evaluate(engine, as_of=T0 + timedelta(days=1))
+
+    assert summary.evaluated == 2
+    assert [value[0] for value in results(engine).values()] == [True, True, False]
+
+
+def test_dry_run_reports_and_writes_nothing(engine: Engine, btc: int) -> None:
+    with Session(engine) as session, session.begin():
+        candle(session, btc, T0, "100")
+        prediction(session, btc, "101", T0)
+
+    summary = evaluate(engine, as_of=T0, dry_run=True)
+
+    assert summary.evaluated == 1
+    assert results(engine)["101"][0] is False
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(SystemHealth)) == 0
+
+
+def _evaluate_in_process(url: str, start: multiprocessing.synchronize.Barrier) -> int:
+    engine = make_engine(url)
+    start.wait()
+    count = evaluate(engine, as_of=T0 + timedelta(days=400)).evaluated
+    engine.dispose()
+    return count
+
+
+@pytest.mark.postgres
+def test_two_runs_at_once_evaluate_each_row_exactly_once(
+    pg_engine: Engine, postgres_url: str
+) -> None:
+    with pg_engine.begin() as connection:
+        btc = coin(connection, "BTC")
+    with Session(pg_engine) as session, session.begin():
+        for hour in range(2000):
+            moment = T0 + timedelta(hours=hour)
+            candle(session, btc, moment, "100")
+            prediction(session, btc, str(100 + hour % 7), moment)
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        start = manager.Barrier(2)
+        with context.Pool(2) as pool:
+            counts = pool.starmap(_evaluate_in_process, [(postgres_url, start)] * 2)
+
+    assert sum(counts) == 2000
+    with Session(pg_engine) as session:
+        realized = session.scalar(
+            select(func.count()).select_from(Prediction).where(Prediction.is_realized.is_(True))
+        )
+    assert realized == 2000

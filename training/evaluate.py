@@ -1,0 +1,132 @@
+"""The nightly evaluation job: backfill what really happened for predictions that are due.
+
+A prediction is due when its `target_datetime` is at or before the run's as-of time. Its
+actual price is the close of the candle stamped exactly `target_datetime` (the same candle
+its label used in training). If that candle is not stored yet, the prediction stays
+unrealized and is counted as waiting; a later run evaluates it once the candle arrives.
+
+One set-based UPDATE ... FROM price_data does the work on both dialects. It only touches rows
+with `is_realized = false`, so a second run changes nothing, and two runs at once evaluate each
+row exactly once: on PostgreSQL the second UPDATE waits on the row lock and then re-checks
+`is_realized`; SQLite runs one writer at a time. A run killed midway rolls back whole.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, case, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from db.schema import Prediction, PriceData, SystemHealth
+
+# accuracy_percentage is NUMERIC(5,2): 100 minus the absolute percentage error, kept in range.
+ACCURACY_FLOOR = Decimal("-999.99")
+DEFAULT_THRESHOLD = Decimal("5.0")
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    as_of: datetime
+    evaluated: int
+    waiting_for_candle: int
+    not_yet_due: int
+    seconds: float
+    dry_run: bool
+
+    def lines(self) -> list[str]:
+        verb = "would evaluate" if self.dry_run else "evaluated"
+        return [
+            f"as of {self.as_of:%Y-%m-%d %H:%M} UTC: {verb} {self.evaluated} predictions "
+            f"in {self.seconds:.2f} s",
+            f"  {self.waiting_for_candle} due but waiting for their candle",
+            f"  {self.not_yet_due} not due yet",
+        ]
+
+
+def _backfill_predictions(session: Session, as_of: datetime, evaluated_at: datetime) -> int:
+    actual = PriceData.close_price
+    error = func.abs(Prediction.predicted_price - actual)
+    threshold = func.coalesce(Prediction.accuracy_threshold, DEFAULT_THRESHOLD)
+    percentage_error = error * 100 / actual
+    accuracy = 100 - percentage_error
+    statement = (
+        update(Prediction)
+        .where(
+            Prediction.is_realized.is_(False),
+            Prediction.target_datetime <= as_of,
+            PriceData.crypto_id == Prediction.crypto_id,
+            PriceData.timestamp == Prediction.target_datetime,
+        )
+        .values(
+            actual_price=actual,
+            absolute_error=error,
+            squared_error=(Prediction.predicted_price - actual)
+            * (Prediction.predicted_price - actual),
+            accuracy_percentage=case(
+                (accuracy < ACCURACY_FLOOR, literal(ACCURACY_FLOOR)), else_=accuracy
+            ),
+            # Compared without the division, so an error exactly at the threshold counts.
+            is_accurate=error * 100 <= threshold * actual,
+            is_realized=True,
+            evaluated_at=evaluated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount
+
+
+def _count(session: Session, *conditions: object) -> int:
+    return session.scalar(select(func.count()).select_from(Prediction).where(*conditions)) or 0
+
+
+def evaluate(
+    engine: Engine, as_of: datetime | None = None, dry_run: bool = False
+) -> EvaluationSummary:
+    """Evaluate everything due at `as_of` (default: now); a dry run rolls its work back."""
+    started = time.monotonic()
+    moment = as_of or datetime.now(UTC)
+    with Session(engine) as session:
+        transaction = session.begin()
+        try:
+            evaluated = _backfill_predictions(session, moment, datetime.now(UTC))
+            waiting = _count(
+                session, Prediction.is_realized.is_(False), Prediction.target_datetime <= moment
+            )
+            pending = _count(
+                session, Prediction.is_realized.is_(False), Prediction.target_datetime > moment
+            )
+            summary = EvaluationSummary(
+                as_of=moment,
+                evaluated=evaluated,
+                waiting_for_candle=waiting,
+                not_yet_due=pending,
+                seconds=time.monotonic() - started,
+                dry_run=dry_run,
+            )
+            if dry_run:
+                transaction.rollback()
+                return summary
+            session.add(_health_row(summary))
+            transaction.commit()
+        except BaseException:
+            transaction.rollback()
+            raise
+    return summary
+
+
+def _health_row(summary: EvaluationSummary) -> SystemHealth:
+    return SystemHealth(
+        data_pipeline_status={
+            "job": "evaluate",
+            "as_of": summary.as_of.isoformat(),
+            "predictions_evaluated": summary.evaluated,
+            "predictions_waiting_for_candle": summary.waiting_for_candle,
+            "predictions_not_yet_due": summary.not_yet_due,
+        },
+        performance_metrics={"seconds": round(summary.seconds, 3)},
+        error_logs=[],
+    )
