@@ -17,9 +17,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import Engine, case, func, literal, select, update
+from sqlalchemy import CursorResult, Engine, case, func, literal, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from db.schema import Prediction, PriceData, SystemHealth
 
@@ -76,11 +78,13 @@ def _backfill_predictions(session: Session, as_of: datetime, evaluated_at: datet
         )
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
 
 
-def _count(session: Session, *conditions: object) -> int:
-    return session.scalar(select(func.count()).select_from(Prediction).where(*conditions)) or 0
+def _count(session: Session, *conditions: ColumnElement[bool]) -> int:
+    query = select(func.count()).select_from(Prediction).where(*conditions)
+    return int(session.scalar(query) or 0)
 
 
 def evaluate(
