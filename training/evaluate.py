@@ -14,7 +14,7 @@ row exactly once: on PostgreSQL the second UPDATE waits on the row lock and then
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from db.schema import Prediction, PriceData, SystemHealth
+from training.live_metrics import update_live_metrics
 
 # accuracy_percentage is NUMERIC(5,2): 100 minus the absolute percentage error, kept in range.
 ACCURACY_FLOOR = Decimal("-999.99")
@@ -38,6 +39,7 @@ class EvaluationSummary:
     not_yet_due: int
     seconds: float
     dry_run: bool
+    drift_alarms: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         verb = "would evaluate" if self.dry_run else "evaluated"
@@ -46,6 +48,7 @@ class EvaluationSummary:
             f"in {self.seconds:.2f} s",
             f"  {self.waiting_for_candle} due but waiting for their candle",
             f"  {self.not_yet_due} not due yet",
+            *[f"  DRIFT ALARM {alarm}" for alarm in self.drift_alarms],
         ]
 
 
@@ -96,7 +99,9 @@ def evaluate(
     with Session(engine) as session:
         transaction = session.begin()
         try:
-            evaluated = _backfill_predictions(session, moment, datetime.now(UTC))
+            evaluated_at = datetime.now(UTC)
+            evaluated = _backfill_predictions(session, moment, evaluated_at)
+            alarms = update_live_metrics(session, evaluated_at) if evaluated else []
             waiting = _count(
                 session, Prediction.is_realized.is_(False), Prediction.target_datetime <= moment
             )
@@ -110,6 +115,7 @@ def evaluate(
                 not_yet_due=pending,
                 seconds=time.monotonic() - started,
                 dry_run=dry_run,
+                drift_alarms=[f"{a.name} v{a.version}: {'; '.join(a.reasons)}" for a in alarms],
             )
             if dry_run:
                 transaction.rollback()
@@ -130,6 +136,7 @@ def _health_row(summary: EvaluationSummary) -> SystemHealth:
             "predictions_evaluated": summary.evaluated,
             "predictions_waiting_for_candle": summary.waiting_for_candle,
             "predictions_not_yet_due": summary.not_yet_due,
+            "drift_alarms": summary.drift_alarms,
         },
         performance_metrics={"seconds": round(summary.seconds, 3)},
         error_logs=[],

@@ -186,3 +186,46 @@ def test_two_runs_at_once_evaluate_each_row_exactly_once(
             select(func.count()).select_from(Prediction).where(Prediction.is_realized.is_(True))
         )
     assert realized == 2000
+
+
+def test_live_metrics_and_drift_alarm_on_a_constructed_set(engine: Engine, btc: int) -> None:
+    from builders import user
+    from db.schema import AiModel, Notification
+
+    with engine.begin() as connection:
+        admin = user(connection, "admin@example.com", role="admin")
+    with Session(engine) as session, session.begin():
+        session.add(
+            AiModel(
+                name="asset_price",
+                version="1",
+                model_type="asset",
+                status="active",
+                performance_metrics={"validation": {"accuracy_rate": 0.9}},
+            )
+        )
+        for hour in range(100):
+            moment = T0 + timedelta(hours=hour)
+            # Half the candles land within 5 % of the 102 predicted, half 7.3 % away.
+            candle(session, btc, moment, "101" if hour % 2 == 0 else "110")
+            row = prediction(session, btc, "102", moment)
+            row.confidence_score = Decimal("0.85")
+
+    summary = evaluate(engine, as_of=T0 + timedelta(days=10))
+
+    with Session(engine) as session:
+        live = session.scalars(select(AiModel)).one().performance_metrics["live"]
+        alerts = session.scalars(select(Notification)).all()
+    assert live["n_evaluated"] == 100
+    assert live["accuracy_rate"] == pytest.approx(0.5)
+    assert live["directional_accuracy"] == pytest.approx(1.0)
+    assert live["mean_absolute_percentage_error"] == pytest.approx((100 / 101 + 800 / 110) / 2)
+    assert live["brier"] == pytest.approx(0.5 * 0.15**2 + 0.5 * 0.85**2)
+    assert live["ece"] == pytest.approx(0.35)
+    assert [(b["bin"], b["count"]) for b in live["reliability"]] == [(8, 100)]
+    assert len(summary.drift_alarms) == 1
+    assert [(a.user_id, a.notification_type, a.priority) for a in alerts] == [
+        (admin, "alert", "high")
+    ]
+    assert "accuracy rate 0.500" in alerts[0].message
+    assert "(ECE) 0.350" in alerts[0].message
