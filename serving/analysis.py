@@ -333,6 +333,9 @@ def _write_suggestions(
                     "context_data": _context(view, panel, symbol),
                     "expected_return": _decimal(np.expm1(prediction["predicted_return"]) * 100, 4),
                     "risk_score": _decimal(_risk(prediction["volatility_level"]), 4),
+                    # The analysis hour, not the wall clock: a backfill dates its
+                    # suggestions when they would have been made, and evaluation prices them.
+                    "created_at": report.as_of,
                     "expires_at": expires,
                     **extra,
                 }

@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from db.schema import Prediction, PriceData, SystemHealth
 from training.live_metrics import update_live_metrics
+from training.outcomes import evaluate_signals, evaluate_suggestions
 
 # accuracy_percentage is NUMERIC(5,2): 100 minus the absolute percentage error, kept in range.
 ACCURACY_FLOOR = Decimal("-999.99")
@@ -39,6 +40,10 @@ class EvaluationSummary:
     not_yet_due: int
     seconds: float
     dry_run: bool
+    suggestions_priced: int = 0
+    suggestions_expired: int = 0
+    signals_executed: int = 0
+    signals_expired: int = 0
     drift_alarms: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -48,6 +53,9 @@ class EvaluationSummary:
             f"in {self.seconds:.2f} s",
             f"  {self.waiting_for_candle} due but waiting for their candle",
             f"  {self.not_yet_due} not due yet",
+            f"suggestions: {self.suggestions_priced} priced, {self.suggestions_expired} expired",
+            f"signals: {self.signals_executed} reached target or stop, "
+            f"{self.signals_expired} expired",
             *[f"  DRIFT ALARM {alarm}" for alarm in self.drift_alarms],
         ]
 
@@ -102,6 +110,8 @@ def evaluate(
             evaluated_at = datetime.now(UTC)
             evaluated = _backfill_predictions(session, moment, evaluated_at)
             alarms = update_live_metrics(session, evaluated_at) if evaluated else []
+            suggestions_priced, suggestions_expired = evaluate_suggestions(session, moment)
+            signals_executed, signals_expired = evaluate_signals(session, moment)
             waiting = _count(
                 session, Prediction.is_realized.is_(False), Prediction.target_datetime <= moment
             )
@@ -115,6 +125,10 @@ def evaluate(
                 not_yet_due=pending,
                 seconds=time.monotonic() - started,
                 dry_run=dry_run,
+                suggestions_priced=suggestions_priced,
+                suggestions_expired=suggestions_expired,
+                signals_executed=signals_executed,
+                signals_expired=signals_expired,
                 drift_alarms=[f"{a.name} v{a.version}: {'; '.join(a.reasons)}" for a in alarms],
             )
             if dry_run:
@@ -136,6 +150,10 @@ def _health_row(summary: EvaluationSummary) -> SystemHealth:
             "predictions_evaluated": summary.evaluated,
             "predictions_waiting_for_candle": summary.waiting_for_candle,
             "predictions_not_yet_due": summary.not_yet_due,
+            "suggestions_priced": summary.suggestions_priced,
+            "suggestions_expired": summary.suggestions_expired,
+            "signals_executed": summary.signals_executed,
+            "signals_expired": summary.signals_expired,
             "drift_alarms": summary.drift_alarms,
         },
         performance_metrics={"seconds": round(summary.seconds, 3)},

@@ -3,6 +3,7 @@ as-of backfills and two runs at once, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -229,3 +230,139 @@ def test_live_metrics_and_drift_alarm_on_a_constructed_set(engine: Engine, btc: 
     ]
     assert "accuracy rate 0.500" in alerts[0].message
     assert "(ECE) 0.350" in alerts[0].message
+
+
+def _ohlc(
+    session: Session, crypto_id: int, hour: datetime, high: str, low: str, close: str
+) -> None:
+    session.add(
+        PriceData(
+            crypto_id=crypto_id,
+            timestamp=hour,
+            open_price=Decimal(close),
+            high_price=Decimal(high),
+            low_price=Decimal(low),
+            close_price=Decimal(close),
+        )
+    )
+
+
+def test_suggestions_get_the_return_of_their_action_and_stale_ones_expire(
+    engine: Engine, btc: int
+) -> None:
+    from builders import default_watchlist_id
+    from db.schema import AiSuggestion
+
+    end = T0 + timedelta(hours=24)
+    with engine.begin() as connection:
+        default = default_watchlist_id(connection)
+    with Session(engine) as session, session.begin():
+        candle(session, btc, T0, "100")
+        candle(session, btc, end, "110")  # the coin rose 10 %
+        for kind, status in (("add", "pending"), ("remove", "approved")):
+            session.add(
+                AiSuggestion(
+                    watchlist_id=default,
+                    crypto_id=btc,
+                    suggestion_type=kind,
+                    ai_layer=3,
+                    confidence_score=Decimal("0.6"),
+                    reasoning={},
+                    expected_return=Decimal("2"),
+                    status=status,
+                    created_at=T0,
+                    expires_at=end,
+                )
+            )
+
+    summary = evaluate(engine, as_of=end)
+
+    with Session(engine) as session:
+        rows = {s.suggestion_type: s for s in session.scalars(select(AiSuggestion))}
+    assert (summary.suggestions_priced, summary.suggestions_expired) == (2, 1)
+    assert float(rows["add"].actual_return) == pytest.approx(10.0)
+    assert float(rows["remove"].actual_return) == pytest.approx(-10.0)
+    assert float(rows["add"].success_score) == pytest.approx(0.5 + 0.5 * math.tanh(5), abs=1e-4)
+    assert float(rows["remove"].success_score) < 0.01
+    assert (rows["add"].status, rows["remove"].status) == ("expired", "approved")
+
+
+@pytest.mark.parametrize(
+    ("bars", "result", "status"),
+    [
+        ([("101", "99", "100"), ("111", "100", "110")], "target", "executed"),
+        ([("101", "94", "95"), ("111", "100", "110")], "stop", "executed"),
+        ([("111", "94", "100")], "stop", "executed"),  # both in one candle: the stop
+        ([("101", "99", "100"), ("102", "98", "101")], "timeout", "expired"),
+    ],
+)
+def test_signals_are_resolved_by_the_first_barrier_touched(
+    engine: Engine, btc: int, bars: list[tuple[str, str, str]], result: str, status: str
+) -> None:
+    from builders import user
+    from db.schema import SignalExecution, TradingSignal
+
+    with engine.begin() as connection:
+        trader = user(connection, "trader@example.com")
+    with Session(engine) as session, session.begin():
+        signal = TradingSignal(
+            crypto_id=btc,
+            signal_type="long",
+            entry_price=Decimal("100"),
+            target_price=Decimal("110"),
+            stop_loss=Decimal("95"),
+            confidence_score=Decimal("0.5"),
+            risk_level="low",
+            generated_at=T0,
+            expires_at=T0 + timedelta(hours=len(bars)),
+        )
+        session.add(signal)
+        session.flush()
+        session.add(
+            SignalExecution(
+                signal_id=signal.id,
+                user_id=trader,
+                execution_price=Decimal("100"),
+                position_size=Decimal("1000"),
+            )
+        )
+        for i, (high, low, close) in enumerate(bars, start=1):
+            _ohlc(session, btc, T0 + timedelta(hours=i), high, low, close)
+
+    evaluate(engine, as_of=T0 + timedelta(days=1))
+
+    with Session(engine) as session:
+        resolved = session.scalars(select(TradingSignal)).one()
+        execution = session.scalars(select(SignalExecution)).one()
+    assert resolved.status == status
+    assert resolved.ai_analysis["outcome"]["result"] == result
+    exit_price = {"target": 110.0, "stop": 95.0, "timeout": 101.0}[result]
+    assert execution.execution_details["realized_pnl"] == pytest.approx(
+        1000 * (exit_price / 100 - 1)
+    )
+
+
+def test_a_signal_still_running_stays_active(engine: Engine, btc: int) -> None:
+    from db.schema import TradingSignal
+
+    with Session(engine) as session, session.begin():
+        session.add(
+            TradingSignal(
+                crypto_id=btc,
+                signal_type="short",
+                entry_price=Decimal("100"),
+                target_price=Decimal("90"),
+                stop_loss=Decimal("105"),
+                confidence_score=Decimal("0.5"),
+                risk_level="low",
+                generated_at=T0,
+                expires_at=T0 + timedelta(hours=48),
+            )
+        )
+        _ohlc(session, btc, T0 + timedelta(hours=1), "104", "95", "98")
+
+    summary = evaluate(engine, as_of=T0 + timedelta(hours=2))
+
+    assert (summary.signals_executed, summary.signals_expired) == (0, 0)
+    with Session(engine) as session:
+        assert session.scalars(select(TradingSignal)).one().status == "active"
