@@ -433,7 +433,9 @@ def _write_signals(
             "expires_at": moment + timedelta(hours=horizon),
         }
         for symbol, row in signals.iterrows()
-        if _decimal(row["target_price"], 8) != _decimal(row["entry_price"], 8)
+        # At 8 decimals a tiny ATR can round a barrier onto the entry, which the table's
+        # price-order CHECK refuses: such a signal carries no usable target or stop.
+        if len({_decimal(row[k], 8) for k in ("entry_price", "target_price", "stop_loss")}) == 3
     ]
     if rows:
         session.execute(insert(TradingSignal), rows)

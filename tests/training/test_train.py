@@ -27,7 +27,7 @@ from training.datasets import load_panel
 from training.ingest import write_candles
 from training.synthetic import generate_market
 from training.tracking import configure_tracking
-from training.train import TrainSettings, train_layers
+from training.train import TrainOutcome, TrainSettings, train_layers
 
 LAYERS = ["macro", "sector", "asset", "timing"]
 SETTINGS = TrainSettings(
@@ -56,7 +56,7 @@ class Store:
         self.engine: Engine = make_engine(self.database_url)
         self.client = configure_tracking(self.tracking_uri, self.artifacts)
 
-    def train(self, layers: list[str], settings: TrainSettings = SETTINGS) -> list:
+    def train(self, layers: list[str], settings: TrainSettings = SETTINGS) -> list[TrainOutcome]:
         panel = load_panel(self.engine)
         return train_layers(self.engine, self.client, self.artifacts, panel, layers, settings)
 
@@ -74,7 +74,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         for symbol, frame in market.candles.groupby("symbol")
     }
     write_candles(store.engine, frames, market.coins)
-    store.outcomes = store.train(LAYERS)  # type: ignore[attr-defined]
+    store.train(LAYERS)
     return store
 
 
