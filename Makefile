@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-ingest bench-train bench-real clean
+.PHONY: install demo test lint bench-ingest bench-train bench-real bench-evaluate clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-train: $(INSTALLED)
 
 bench-real: $(INSTALLED)
 	$(BIN)/python benchmarks/real_data.py
+
+bench-evaluate: $(INSTALLED)
+	$(BIN)/python benchmarks/evaluate.py
 
 clean:
 	rm -rf var mlruns .pytest_cache .ruff_cache .mypy_cache
