@@ -59,7 +59,6 @@ import json
 import os
 import random
 import sys
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -71,10 +70,18 @@ from typing import Any, Literal
 from unittest.mock import patch
 
 import psycopg
-from ingest import Progress, conninfo, cpu_model, database_url, server_facts, settle, timed
+from ingest import (
+    Progress,
+    conninfo,
+    cpu_model,
+    server_facts,
+    settle,
+    throwaway_database,
+    timed,
+)
 from psycopg.types.json import Jsonb
 from report import table
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -356,23 +363,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- database
-
-
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    """A new, empty database on the server; dropped on the way out, whatever happened."""
-    name = f"bench_evaluate_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield database_url(admin_url, name)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def scalar(maintenance: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
@@ -1060,7 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
     loads = [os.getloadavg()[0]]
     progress = Progress()
     progress(f"creating and migrating a throwaway database on {where.host}")
-    with throwaway_database(admin_url) as url:
+    with throwaway_database(admin_url, prefix="bench_evaluate") as url:
         upgrade(url)
         results, data, server = run(url, args, progress)
         progress("dropping the throwaway database")

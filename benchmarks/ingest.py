@@ -69,17 +69,8 @@ MIN_COIN_FRACTION = 0.9
 COPY_BLOCK_BYTES = 1 << 20
 BARE_SCHEMA = "bench_bare"
 SPEC_SCHEMA = "bench_spec"
-COPY_COLUMNS = (
-    "crypto_id",
-    "timestamp",
-    "open_price",
-    "high_price",
-    "low_price",
-    "close_price",
-    "volume",
-    "market_cap",
-)
-FRAME_COLUMNS = ("crypto_id", "timestamp", "open", "high", "low", "close", "volume", "market_cap")
+COPY_COLUMNS = ("crypto_id", "timestamp", *price_store.PRICE_DATA_COLUMNS)
+FRAME_COLUMNS = ("crypto_id", "timestamp", *price_store.CANDLE_COLUMNS)
 OUR_TABLES = "price_data, crypto_sector_mapping, cryptocurrencies"
 # price_store's function that turns a chunk of candles into binary COPY rows (numpy).
 FORMATTER = "_binary_rows"
@@ -302,9 +293,9 @@ def conninfo(url: str) -> str:
 
 
 @contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
+def throwaway_database(admin_url: str, prefix: str = "bench_ingest") -> Iterator[str]:
     """A new, empty database on the server; dropped on the way out, whatever happened."""
-    name = f"bench_ingest_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
