@@ -24,6 +24,15 @@ class Settings(BaseSettings):
         default=None, description="MLflow tracking store; unset means SQLite in data_dir."
     )
     log_level: str = "INFO"
+    access_token_minutes: int = Field(default=60, ge=1, description="Bearer token lifetime.")
+    refresh_token_days: int = Field(default=30, ge=1, description="Refresh token lifetime.")
+    login_failure_limit: int = Field(
+        default=5, ge=1, description="Failed logins of one email before it is locked out."
+    )
+    login_lockout_minutes: int = Field(default=15, ge=1, description="How long a lockout lasts.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; none by default."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,72 @@
+"""The FastAPI application: every endpoint of the spec under /api/v1, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from cryptopredict.settings import Settings, get_settings
+from db.engine import make_engine, session_factory
+from serving.errors import ApiError
+from serving.models_cache import ActiveModels
+from serving.routers import ROUTERS
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app bound to the database `settings` name (default: the environment's)."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    app = FastAPI(
+        title="CryptoPredict",
+        version="0.1.0",
+        summary="Four-layer crypto market models: regime, sectors, assets, trade timing.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.models = ActiveModels(engine)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DBAPIError, _database_error)
+    return app
+
+
+async def _api_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    return JSONResponse(
+        {"detail": error.detail, **error.extra}, status_code=error.status_code, headers=headers
+    )
+
+
+async def _database_down(_request: Request, error: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", str(error).splitlines()[0] if str(error) else error)
+    return JSONResponse(
+        {"detail": "the database is unavailable; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DBAPIError)
+    if error.connection_invalidated:
+        return await _database_down(request, error)
+    log.exception("database error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"detail": "internal database error"}, status_code=500)

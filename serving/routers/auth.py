@@ -1,0 +1,68 @@
+"""Register, log in, refresh and log out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from db.schema import UserActivity
+from serving import auth
+from serving.deps import AppSettings, CurrentCaller, DbSession, client_of
+from serving.schemas.users import Credentials, RefreshRequest, Registration, TokenOut, UserOut
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+def register(body: Registration, request: Request, session: DbSession) -> UserOut:
+    """Open a public account (administrators are made with `cryptopredict users create-admin`)."""
+    user = auth.create_user(
+        session, body.email, body.password, first_name=body.first_name, last_name=body.last_name
+    )
+    client = client_of(request)
+    session.add(
+        UserActivity(
+            user_id=user.id,
+            activity_type="account",
+            action="create",
+            entity_type="user",
+            entity_id=user.id,
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+        )
+    )
+    session.commit()
+    return UserOut.model_validate(user)
+
+
+@router.post("/login", response_model=TokenOut)
+def login(
+    body: Credentials, request: Request, session: DbSession, settings: AppSettings
+) -> TokenOut:
+    tokens = auth.login(session, settings, body.email, body.password, client_of(request))
+    session.commit()
+    return _token_out(tokens)
+
+
+@router.post("/refresh", response_model=TokenOut)
+def refresh(body: RefreshRequest, session: DbSession, settings: AppSettings) -> TokenOut:
+    """Trade a refresh token for a new pair; the old pair stops working."""
+    tokens = auth.refresh(session, settings, body.refresh_token)
+    session.commit()
+    return _token_out(tokens)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(caller: CurrentCaller, session: DbSession) -> Response:
+    """Revoke the bearer token and its refresh token."""
+    auth.logout(session, caller.login)
+    caller.record(session, "login", "logout", "session", caller.login.id)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _token_out(tokens: auth.Tokens) -> TokenOut:
+    return TokenOut(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_at=tokens.expires_at,
+    )
