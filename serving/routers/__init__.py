@@ -2,6 +2,26 @@
 
 from fastapi import APIRouter
 
-from serving.routers import auth, users
+from serving.routers import (
+    auth,
+    dashboards,
+    market,
+    predictions,
+    signals,
+    suggestions,
+    system,
+    users,
+    watchlists,
+)
 
-ROUTERS: list[APIRouter] = [auth.router, users.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    users.router,
+    market.router,
+    watchlists.router,
+    suggestions.router,
+    signals.router,
+    predictions.router,
+    dashboards.router,
+    system.router,
+]
