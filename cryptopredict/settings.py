@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed logins of one email before it is locked out."
     )
     login_lockout_minutes: int = Field(default=15, ge=1, description="How long a lockout lasts.")
+    max_candle_age_hours: float = Field(
+        default=3.0, gt=0, description="POST /predictions refuses coins with older candles."
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; none by default."
     )
@@ -39,6 +42,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'cryptopredict.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where MLflow runs store their artifacts when the tracking store is ours."""
+        return (self.data_dir / "mlartifacts").resolve()
 
     @property
     def resolved_mlflow_tracking_uri(self) -> str:

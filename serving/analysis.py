@@ -37,6 +37,7 @@ from db.schema import (
 )
 from models.features import MARKET_FEATURES, market_features, sector_log_returns
 from models.panel import MarketPanel
+from serving.prediction_rows import market_context, prediction_row
 from serving.predictor import MarketView, Predictor, recent
 
 log = logging.getLogger(__name__)
@@ -231,55 +232,17 @@ def _write_predictions(
             )
         )
     )
-    rows = []
-    for symbol, row in assets.iterrows():
-        if ids[symbol] in done:
-            continue
-        rows.append(
-            {
-                "crypto_id": ids[symbol],
-                "model_name": model.name,
-                "model_version": model.version,
-                "layer_source": 3,
-                "prediction_type": "price",
-                "predicted_price": _decimal(row["predicted_price"], 8),
-                "predicted_value": {"predicted_log_return": float(row["predicted_return"])},
-                "confidence_score": _decimal(row["confidence"], 4),
-                "prediction_horizon": horizon,
-                "target_datetime": target,
-                "features_used": list(row["features"]),
-                "model_parameters": model.configuration.get("hyperparameters", {}),
-                "input_price": _decimal(row["close"], 8),
-                "input_features": row["features"],
-                "context_data": _context(view, panel, str(symbol)),
-                "accuracy_threshold": _decimal(model.family.accuracy_threshold, 2),
-                "training_data_end": datetime.fromisoformat(model.configuration["training_end"]),
-                "market_conditions": (view.regime or {}).get("regime"),
-                "volatility_level": row["volatility_level"],
-                "prediction_time": _decimal(row["prediction_seconds"], 6),
-                "debug_info": {"top_contributions": row["explanation"]},
-            }
-        )
+    rows = [
+        prediction_row(model, view, panel, str(symbol), row, ids[symbol])
+        for symbol, row in assets.iterrows()
+        if ids[symbol] not in done
+    ]
     if rows:
         session.execute(insert(Prediction), rows)
     report.written["predictions"] += len(rows)
     if len(rows) < len(assets):
         report.skipped.append(f"predictions: {len(assets) - len(rows)} already made for this hour")
     return assets
-
-
-def _context(view: MarketView, panel: MarketPanel, symbol: str) -> dict[str, Any]:
-    sector = panel.sectors.get(symbol)
-    strength = None
-    if view.sectors is not None and isinstance(sector, str) and sector in view.sectors.index:
-        strength = float(view.sectors.loc[sector, "sector_strength"])
-    return {
-        "as_of": view.as_of.isoformat(),
-        "regime": view.regime,
-        "sector": sector if isinstance(sector, str) else None,
-        "sector_strength": strength,
-        "model_versions": view.versions,
-    }
 
 
 def _write_suggestions(
@@ -330,7 +293,7 @@ def _write_suggestions(
                         "model": model.name,
                         "model_version": model.version,
                     },
-                    "context_data": _context(view, panel, symbol),
+                    "context_data": market_context(view, panel, symbol),
                     "expected_return": _decimal(np.expm1(prediction["predicted_return"]) * 100, 4),
                     "risk_score": _decimal(_risk(prediction["volatility_level"]), 4),
                     # The analysis hour, not the wall clock: a backfill dates its

@@ -14,6 +14,7 @@ from db.engine import make_engine, session_factory
 from serving.errors import ApiError
 from serving.models_cache import ActiveModels
 from serving.routers import ROUTERS
+from training.tracking import configure_tracking
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.models = ActiveModels(engine)
+    # Active versions load their artifacts from the tracking store training wrote to.
+    configure_tracking(settings.resolved_mlflow_tracking_uri, settings.artifact_root)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,9 +12,10 @@ from serving.deps import Paging, TimeRange
 from serving.schemas.common import Page
 
 Item = TypeVar("Item", bound=BaseModel)
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
 
-def within(statement: Select[Any], column: Any, period: TimeRange) -> Select[Any]:
+def within(statement: AnySelect, column: Any, period: TimeRange) -> AnySelect:
     """Restrict `statement` to rows whose `column` lies in `period`."""
     if period.since is not None:
         statement = statement.where(column >= period.since)
@@ -24,7 +25,7 @@ def within(statement: Select[Any], column: Any, period: TimeRange) -> Select[Any
 
 
 def paginate(
-    session: Session, statement: Select[Any], paging: Paging, schema: type[Item]
+    session: Session, statement: Select[*tuple[Any, ...]], paging: Paging, schema: type[Item]
 ) -> Page[Item]:
     """Run `statement` (already ordered) for one page; rows validate into `schema`."""
     total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))

@@ -11,20 +11,16 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from cryptopredict.settings import get_settings
 from db import migrate
 from db.engine import make_engine
+from pg_databases import admin_engine, database_url_of, drop_database, throwaway_database
 
-ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 # The real candles live beside the repository, not in it (their licences forbid copying).
 SHARED_DATA_CANDIDATES = [
     Path(path)
@@ -41,19 +37,6 @@ DIALECTS = [
 ]
 
 
-def _admin_engine() -> Engine:
-    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-
-
-def _database_url(name: str) -> str:
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(admin: Engine, name: str) -> None:
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """The shared real candles; their absence fails the tests that need them, loudly."""
@@ -68,14 +51,14 @@ def real_data() -> Path:
 def postgres_template() -> Iterator[str]:
     """A migrated PostgreSQL database to clone; created once per test session."""
     name = f"cryptopredict_template_{uuid.uuid4().hex[:8]}"
-    admin = _admin_engine()
+    admin = admin_engine()
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        migrate.upgrade(_database_url(name))
+        migrate.upgrade(database_url_of(name))
         yield name
     finally:
-        _drop_database(admin, name)
+        drop_database(admin, name)
         admin.dispose()
 
 
@@ -86,31 +69,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@contextmanager
-def _throwaway_database(prefix: str, template: str | None = None) -> Iterator[str]:
-    """A new PostgreSQL database (optionally cloned from `template`), dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    clone = f' TEMPLATE "{template}"' if template else ""
-    admin = _admin_engine()
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"{clone}'))
-    try:
-        yield _database_url(name)
-    finally:
-        _drop_database(admin, name)
-        admin.dispose()
-
-
 @pytest.fixture
 def postgres_url(postgres_template: str) -> Iterator[str]:
-    with _throwaway_database("cryptopredict_test", postgres_template) as url:
+    with throwaway_database("cryptopredict_test", postgres_template) as url:
         yield url
 
 
 @pytest.fixture
 def empty_postgres_url() -> Iterator[str]:
     """A PostgreSQL database with no schema at all, for migration tests."""
-    with _throwaway_database("cryptopredict_empty") as url:
+    with throwaway_database("cryptopredict_empty") as url:
         yield url
 
 

@@ -58,7 +58,7 @@ def train(
         horizons.update({name: horizon for name in layers})
     engine = migrated_engine()
     panel = load_panel(engine, symbols, _utc(since), _utc(until))
-    artifact_root = settings_env.data_dir.resolve() / "mlartifacts"
+    artifact_root = settings_env.artifact_root
     client = configure_tracking(settings_env.resolved_mlflow_tracking_uri, artifact_root)
     console.print(
         f"training {', '.join(layers)} on {len(panel.symbols)} coins, "
@@ -161,7 +161,7 @@ def analyze(
     engine = migrated_engine()
     settings_env = get_settings()
     configure_tracking(
-        settings_env.resolved_mlflow_tracking_uri, settings_env.data_dir.resolve() / "mlartifacts"
+        settings_env.resolved_mlflow_tracking_uri, settings_env.artifact_root
     )
     panel = load_panel(engine, until=_utc(as_of))
     report = run_analysis(engine, Predictor(ActiveModels(engine)), panel)

@@ -1,5 +1,227 @@
-"""(being written)"""
+"""Asset price forecasts: made on request, listed, annotated, and checked against reality."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(tags=["predictions"])
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from cryptopredict.settings import Settings
+from db.schema import Cryptocurrency, Prediction, Watchlist
+from serving.deps import AppSettings, Caller, CurrentCaller, DbSession, PageParams, Period
+from serving.errors import Forbidden, NotFound, Unprocessable
+from serving.forecasts import forecast
+from serving.lookups import crypto_filter, find_crypto
+from serving.pagination import within
+from serving.predictor import Predictor
+from serving.schemas.common import Page
+from serving.schemas.predictions import (
+    AccuracyOut,
+    BatchPredictionRequest,
+    PredictionOut,
+    PredictionRequest,
+    PredictionUpdate,
+)
+
+router = APIRouter(prefix="/predictions", tags=["predictions"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PredictionOut)
+def create_prediction(
+    body: PredictionRequest,
+    request: Request,
+    caller: CurrentCaller,
+    session: DbSession,
+    settings: AppSettings,
+) -> PredictionOut:
+    """Forecast one coin from its latest candle with the active asset model, and persist it.
+
+    404 unknown crypto or watchlist; 422 a horizon the active model does not forecast;
+    409 candles older than `MAX_CANDLE_AGE_HOURS` (the answer names the last candle time)
+    or too little history; 503 no active asset model.
+    """
+    return _create(request, caller, session, settings, [body.crypto], body)[0]
+
+
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=list[PredictionOut])
+def create_predictions(
+    body: BatchPredictionRequest,
+    request: Request,
+    caller: CurrentCaller,
+    session: DbSession,
+    settings: AppSettings,
+) -> list[PredictionOut]:
+    """Forecast many coins in one call: all are written, or (on any error) none."""
+    return _create(request, caller, session, settings, body.cryptos, body)
+
+
+@router.get("", response_model=Page[PredictionOut])
+def list_predictions(
+    caller: CurrentCaller,
+    session: DbSession,
+    page: PageParams,
+    period: Period,
+    crypto: Annotated[str | None, Query(description="Symbol or id.")] = None,
+    model_name: Annotated[str | None, Query(max_length=50)] = None,
+    layer: Annotated[int | None, Query(ge=1, le=4)] = None,
+    realized: Annotated[bool | None, Query(description="Only evaluated (or pending) ones.")] = None,
+    watchlist_id: int | None = None,
+    mine: Annotated[bool, Query(description="Only the caller's own requests.")] = False,
+) -> Page[PredictionOut]:
+    """Predictions the caller may see, newest first: their own and the system's (`analyze`).
+
+    Administrators see every user's.
+    """
+    statement = (
+        select(Prediction, Cryptocurrency.symbol)
+        .join(Cryptocurrency, Cryptocurrency.id == Prediction.crypto_id)
+        .where(_visible_to(caller, mine))
+    )
+    if crypto is not None:
+        statement = statement.where(crypto_filter(crypto))
+    if model_name is not None:
+        statement = statement.where(Prediction.model_name == model_name)
+    if layer is not None:
+        statement = statement.where(Prediction.layer_source == layer)
+    if realized is not None:
+        statement = statement.where(Prediction.is_realized.is_(realized))
+    if watchlist_id is not None:
+        statement = statement.where(Prediction.watchlist_id == watchlist_id)
+    statement = within(statement, Prediction.created_at, period)
+    statement = statement.order_by(Prediction.created_at.desc(), Prediction.id.desc())
+    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    rows = session.execute(statement.limit(page.limit).offset(page.offset)).all()
+    return Page[PredictionOut](
+        items=[_out(prediction, symbol) for prediction, symbol in rows],
+        total=int(total or 0),
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{prediction_id}", response_model=PredictionOut)
+def get_prediction(prediction_id: int, caller: CurrentCaller, session: DbSession) -> PredictionOut:
+    prediction = _readable(session, caller, prediction_id)
+    return _out(prediction, _symbol(session, prediction))
+
+
+@router.put("/{prediction_id}", response_model=PredictionOut)
+def update_prediction(
+    prediction_id: int, body: PredictionUpdate, caller: CurrentCaller, session: DbSession
+) -> PredictionOut:
+    """Annotate a prediction. What was forecast is a record and cannot be changed.
+
+    The owner may annotate their own; system predictions only an administrator.
+    """
+    prediction = _readable(session, caller, prediction_id)
+    if not (caller.is_admin or caller.owns(prediction.user_id)):
+        raise Forbidden(f"prediction {prediction_id} is not yours to annotate")
+    prediction.notes = body.notes
+    caller.record(session, "prediction", "update", "prediction", prediction.id, {"notes": True})
+    session.commit()
+    return _out(prediction, _symbol(session, prediction))
+
+
+@router.get("/{prediction_id}/accuracy", response_model=AccuracyOut)
+def prediction_accuracy(
+    prediction_id: int, caller: CurrentCaller, session: DbSession
+) -> AccuracyOut:
+    """How the forecast turned out, as the nightly evaluation recorded it."""
+    prediction = _readable(session, caller, prediction_id)
+    if prediction.is_realized:
+        state = "realized"
+    elif prediction.target_datetime > datetime.now(UTC):
+        state = "pending"
+    else:
+        state = "awaiting_candle"
+    direction = None
+    if prediction.actual_price is not None:
+        predicted_up = prediction.predicted_price >= prediction.input_price
+        direction = predicted_up == (prediction.actual_price >= prediction.input_price)
+    recorded = {
+        name: getattr(prediction, name)
+        for name in AccuracyOut.model_fields
+        if name not in {"state", "direction_correct"}
+    }
+    return AccuracyOut.model_validate({**recorded, "state": state, "direction_correct": direction})
+
+
+def _create(
+    request: Request,
+    caller: Caller,
+    session: Session,
+    settings: Settings,
+    references: list[str | int],
+    body: PredictionRequest | BatchPredictionRequest,
+) -> list[PredictionOut]:
+    coins = [find_crypto(session, reference) for reference in references]
+    duplicates = {coin.symbol for coin in coins if sum(c.id == coin.id for c in coins) > 1}
+    if duplicates:
+        raise Unprocessable(f"each crypto once per batch: {', '.join(sorted(duplicates))}")
+    if body.watchlist_id is not None:
+        _check_watchlist(session, caller, body.watchlist_id)
+    ids = forecast(
+        session,
+        request.app.state.engine,
+        Predictor(request.app.state.models),
+        coins,
+        horizon_hours=body.horizon_hours,
+        max_candle_age=timedelta(hours=settings.max_candle_age_hours),
+        now=datetime.now(UTC),
+        user_id=caller.user.id,
+        watchlist_id=body.watchlist_id,
+    )
+    caller.record(
+        session,
+        "ai_interaction",
+        "create",
+        "prediction",
+        ids[0] if len(ids) == 1 else None,
+        {"prediction_ids": ids, "cryptos": [coin.symbol for coin in coins]},
+    )
+    session.commit()
+    symbols = {coin.id: coin.symbol for coin in coins}
+    rows = session.scalars(select(Prediction).where(Prediction.id.in_(ids)).order_by(Prediction.id))
+    return [_out(row, symbols[row.crypto_id]) for row in rows]
+
+
+def _visible_to(caller: Caller, mine: bool) -> ColumnElement[bool]:
+    """Which predictions a list shows: the caller's own, plus the system's unless `mine`."""
+    own = Prediction.user_id == caller.user.id
+    if mine:
+        return own
+    if caller.is_admin:
+        return true()
+    return or_(own, Prediction.user_id.is_(None))
+
+
+def _readable(session: Session, caller: Caller, prediction_id: int) -> Prediction:
+    prediction = session.get(Prediction, prediction_id)
+    if prediction is None:
+        raise NotFound(f"prediction {prediction_id} not found")
+    if not (caller.is_admin or prediction.user_id is None or caller.owns(prediction.user_id)):
+        raise Forbidden(f"prediction {prediction_id} belongs to another user")
+    return prediction
+
+
+def _check_watchlist(session: Session, caller: Caller, watchlist_id: int) -> None:
+    watchlist = session.get(Watchlist, watchlist_id)
+    if watchlist is None:
+        raise NotFound(f"watchlist {watchlist_id} not found")
+    if watchlist.type != "default" and not (caller.is_admin or caller.owns(watchlist.user_id)):
+        raise Forbidden(f"watchlist {watchlist_id} belongs to another user")
+
+
+def _symbol(session: Session, prediction: Prediction) -> str | None:
+    return session.scalar(
+        select(Cryptocurrency.symbol).where(Cryptocurrency.id == prediction.crypto_id)
+    )
+
+
+def _out(prediction: Prediction, symbol: str | None) -> PredictionOut:
+    out = PredictionOut.model_validate(prediction)
+    out.symbol = symbol
+    return out

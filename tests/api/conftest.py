@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from accounts import PASSWORD, Account
 from cryptopredict.settings import Settings
+from db.engine import make_engine
+from pg_databases import throwaway_database
 from serving import auth
 from serving.app import create_app
+from small_training import LAYERS, TrainedStore
+from small_training import SETTINGS as SMALL
+from training.datasets import load_panel
+from training.ingest import write_candles
+from training.synthetic import generate_market
+from training.tracking import configure_tracking
+from training.train import train_layers
 
 
 @pytest.fixture
@@ -72,3 +83,46 @@ def alice(account: AccountFactory) -> Account:
 @pytest.fixture
 def bob(account: AccountFactory) -> Account:
     return account("public", "bob@example.com")
+
+
+@pytest.fixture(scope="session")
+def trained_store(
+    postgres_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TrainedStore]:
+    """Trained once per session (tens of seconds); tests get clones of the database.
+
+    The market ends at the current hour, so the API's candle-freshness check passes.
+    """
+    root = tmp_path_factory.mktemp("trained")
+    last_candle = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    days = 100
+    start = last_candle - timedelta(hours=24 * days - 1)
+    with throwaway_database("cryptopredict_trained", postgres_template) as url:
+        engine = make_engine(url)
+        market = generate_market(6, days, seed=5, start=start)
+        frames = {
+            symbol: frame.drop(columns="symbol").reset_index(drop=True)
+            for symbol, frame in market.candles.groupby("symbol")
+        }
+        write_candles(engine, frames, market.coins)
+        tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        client = configure_tracking(tracking_uri, root / "mlartifacts")
+        train_layers(engine, client, root / "mlartifacts", load_panel(engine), LAYERS, SMALL)
+        engine.dispose()
+        name = make_url(url).database
+        assert name is not None
+        yield TrainedStore(name, tracking_uri, root, last_candle)
+
+
+@pytest.fixture
+def trained_app(trained_store: TrainedStore, tmp_path: Path) -> Iterator[FastAPI]:
+    """The app on a clone of the trained database."""
+    with throwaway_database("cryptopredict_test", trained_store.template) as url:
+        settings = Settings(
+            database_url=url,
+            data_dir=trained_store.data_dir,
+            mlflow_tracking_uri=trained_store.tracking_uri,
+        )
+        application = create_app(settings)
+        yield application
+        application.state.engine.dispose()

@@ -23,25 +23,12 @@ from db import migrate
 from db.engine import make_engine
 from db.schema import AiModel
 from models.panel import MarketPanel
+from small_training import LAYERS, SETTINGS
 from training.datasets import load_panel
 from training.ingest import write_candles
 from training.synthetic import generate_market
 from training.tracking import configure_tracking
 from training.train import TrainOutcome, TrainSettings, train_layers
-
-LAYERS = ["macro", "sector", "asset", "timing"]
-SETTINGS = TrainSettings(
-    horizons={"macro": 48, "sector": 48, "asset": 24, "timing": 12},
-    params={
-        "macro": {"n_estimators": 40},
-        "sector": {"n_estimators": 40},
-        "asset": {"n_estimators": 40},
-        "timing": {"lookback": 12, "stride": 4, "sequence": {"max_epochs": 3}},
-    },
-    n_folds=3,
-    test_fraction=0.4,
-    min_train_hours=24 * 20,
-)
 
 
 class Store:

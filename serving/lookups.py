@@ -1,0 +1,24 @@
+"""Finding the rows a request names, with a 404 that says what was missing."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from db.schema import Cryptocurrency
+from serving.errors import NotFound
+
+
+def crypto_filter(reference: str) -> ColumnElement[bool]:
+    """A WHERE clause matching a coin given by id (digits) or symbol (any case)."""
+    if reference.isdigit():
+        return Cryptocurrency.id == int(reference)
+    return func.upper(Cryptocurrency.symbol) == reference.strip().upper()
+
+
+def find_crypto(session: Session, reference: str | int) -> Cryptocurrency:
+    """The coin a request names by id or symbol."""
+    coin = session.scalars(select(Cryptocurrency).where(crypto_filter(str(reference)))).first()
+    if coin is None:
+        raise NotFound(f"unknown crypto {reference!r}")
+    return coin

@@ -1,0 +1,94 @@
+"""Forecast requests and the persisted `predictions` rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from serving.schemas.common import Schema
+
+Crypto = str | int
+MAX_BATCH = 100
+
+
+class PredictionRequest(BaseModel):
+    crypto: Crypto = Field(description="Symbol (e.g. BTC) or id.", examples=["BTC"])
+    horizon_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=720,
+        description="Hours ahead; must match the active asset model (default: its horizon).",
+    )
+    watchlist_id: int | None = Field(default=None, description="The watchlist this serves.")
+    layer: Literal[3] = Field(
+        default=3,
+        description="Price forecasts come from layer 3; layers 1, 2 and 4 are served by "
+        "/macro/regime, /sectors/rotation and /signals.",
+    )
+
+
+class BatchPredictionRequest(BaseModel):
+    cryptos: list[Crypto] = Field(min_length=1, max_length=MAX_BATCH)
+    horizon_hours: int | None = Field(default=None, ge=1, le=720)
+    watchlist_id: int | None = None
+    layer: Literal[3] = 3
+
+
+class PredictionUpdate(BaseModel):
+    notes: str | None = Field(max_length=5000, description="The only editable field.")
+
+
+class PredictionOut(Schema):
+    id: int
+    crypto_id: int
+    symbol: str | None = None
+    watchlist_id: int | None
+    user_id: int | None
+    model_name: str
+    model_version: str
+    layer_source: int | None
+    prediction_type: str | None
+    predicted_price: float
+    predicted_value: dict[str, Any] | None
+    confidence_score: float
+    prediction_horizon: int
+    target_datetime: datetime
+    features_used: list[str] | None
+    model_parameters: dict[str, Any] | None
+    input_price: float
+    input_features: dict[str, float | None] | None
+    context_data: dict[str, Any] | None
+    accuracy_threshold: float | None
+    training_data_end: datetime | None
+    market_conditions: str | None
+    volatility_level: str | None
+    model_training_time: float | None
+    prediction_time: float | None
+    notes: str | None
+    is_realized: bool
+    actual_price: float | None
+    accuracy_percentage: float | None
+    is_accurate: bool | None
+    created_at: datetime | None
+    evaluated_at: datetime | None
+
+
+class AccuracyOut(Schema):
+    id: int
+    state: Literal["pending", "awaiting_candle", "realized"] = Field(
+        description="pending: target time not reached; awaiting_candle: reached, but its "
+        "candle has not been evaluated yet; realized: evaluated."
+    )
+    target_datetime: datetime
+    predicted_price: float
+    input_price: float
+    actual_price: float | None
+    absolute_error: float | None
+    squared_error: float | None
+    accuracy_percentage: float | None
+    accuracy_threshold: float | None
+    is_accurate: bool | None
+    direction_correct: bool | None
+    evaluated_at: datetime | None
