@@ -209,7 +209,8 @@ class PriceData(Base):
     __tablename__ = "price_data"
     __table_args__ = (
         UniqueConstraint("crypto_id", "timestamp", name=conv("unique_crypto_timestamp")),
-        Index("idx_price_data_timestamp", text("timestamp DESC")),
+        # No idx_price_data_timestamp (migration 0003): no query of ours needs a cross-coin
+        # time index, and it costs every ingested row an index insertion.
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -591,7 +592,11 @@ class Prediction(Base):
         Index("idx_predictions_layer_type", "layer_source", "prediction_type"),
         Index("idx_predictions_crypto_type", "crypto_id", "prediction_type"),
         Index("idx_predictions_type_time", "prediction_type", text("created_at DESC")),
-        Index("idx_predictions_composite", "crypto_id", "is_realized", text("created_at DESC")),
+        # Without the spec's is_realized column (migration 0003): no index may name a column
+        # the evaluation job sets, or its updates cannot be heap-only (HOT).
+        Index("idx_predictions_composite", "crypto_id", text("created_at DESC")),
+        # Room on each page for the evaluated version of its rows (HOT updates).
+        {"postgresql_with": {"fillfactor": 45}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

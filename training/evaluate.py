@@ -21,10 +21,9 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, case, func, literal, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from db.schema import Prediction, PriceData, SystemHealth
-from training.live_metrics import update_live_metrics
+from training.live_metrics import SOURCE_COLUMNS, LiveSums, update_live_metrics
 from training.outcomes import evaluate_signals, evaluate_suggestions
 
 # accuracy_percentage is NUMERIC(5,2): 100 minus the absolute percentage error, kept in range.
@@ -60,7 +59,11 @@ class EvaluationSummary:
         ]
 
 
-def _backfill_predictions(session: Session, as_of: datetime, evaluated_at: datetime) -> int:
+def _backfill_predictions(
+    session: Session, as_of: datetime, evaluated_at: datetime
+) -> tuple[int, dict[tuple[str, str], LiveSums]]:
+    """Evaluate every due prediction whose candle is stored; the count, and the live-metric
+    sums of the rows evaluated, per model version."""
     actual = PriceData.close_price
     error = func.abs(Prediction.predicted_price - actual)
     threshold = func.coalesce(Prediction.accuracy_threshold, DEFAULT_THRESHOLD)
@@ -89,13 +92,33 @@ def _backfill_predictions(session: Session, as_of: datetime, evaluated_at: datet
         )
         .execution_options(synchronize_session=False)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the UPDATE's RETURNING rows are summed as they come, not read again.
+        evaluated = statement.returning(*SOURCE_COLUMNS).cte("evaluated")
+        sums = LiveSums.by_version(session.execute(LiveSums.query(evaluated)))
+        count = sum(int(parts["n"]) for s in sums.values() for parts in s.bins.values())
+        return count, sums
     result = cast(CursorResult[Any], session.execute(statement))
-    return result.rowcount
+    # SQLite runs one writer at a time: this run's rows are the ones stamped evaluated_at.
+    stamped = (
+        select(*SOURCE_COLUMNS)
+        .where(Prediction.is_realized.is_(True), Prediction.evaluated_at == evaluated_at)
+        .subquery()
+    )
+    return result.rowcount, LiveSums.by_version(session.execute(LiveSums.query(stamped)))
 
 
-def _count(session: Session, *conditions: ColumnElement[bool]) -> int:
-    query = select(func.count()).select_from(Prediction).where(*conditions)
-    return int(session.scalar(query) or 0)
+def _unrealized_counts(session: Session, as_of: datetime) -> tuple[int, int]:
+    """Unrealized predictions due at `as_of` (waiting for their candle) and not yet due, in
+    one pass: no index names `is_realized` (see migration 0003), so each count is a scan."""
+    due = Prediction.target_datetime <= as_of
+    waiting, pending = session.execute(
+        select(
+            func.count().filter(due),
+            func.count().filter(Prediction.target_datetime > as_of),
+        ).where(Prediction.is_realized.is_(False))
+    ).one()
+    return int(waiting or 0), int(pending or 0)
 
 
 def evaluate(
@@ -108,16 +131,11 @@ def evaluate(
         transaction = session.begin()
         try:
             evaluated_at = datetime.now(UTC)
-            evaluated = _backfill_predictions(session, moment, evaluated_at)
-            alarms = update_live_metrics(session, evaluated_at) if evaluated else []
+            evaluated, sums = _backfill_predictions(session, moment, evaluated_at)
+            alarms = update_live_metrics(session, evaluated_at, sums)
             suggestions_priced, suggestions_expired = evaluate_suggestions(session, moment)
             signals_executed, signals_expired = evaluate_signals(session, moment)
-            waiting = _count(
-                session, Prediction.is_realized.is_(False), Prediction.target_datetime <= moment
-            )
-            pending = _count(
-                session, Prediction.is_realized.is_(False), Prediction.target_datetime > moment
-            )
+            waiting, pending = _unrealized_counts(session, moment)
             summary = EvaluationSummary(
                 as_of=moment,
                 evaluated=evaluated,

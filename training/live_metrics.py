@@ -1,18 +1,27 @@
 """How each model version does in production: realised accuracy and calibration.
 
-Read from the evaluated `predictions` and written into the version's
-`ai_models.performance_metrics["live"]`, beside the validation figures it was promoted on. A
-version whose live accuracy or calibration falls clearly below validation raises a drift
-alarm: a notification to every admin, with the numbers.
+Written into the version's `ai_models.performance_metrics["live"]`, beside the validation
+figures it was promoted on. A version whose live accuracy or calibration falls clearly below
+validation raises a drift alarm: a notification to every admin, with the numbers.
+
+The figures are kept incrementally. Beside them, `performance_metrics["live_sums"]` holds the
+running sums they are made of (counts and sums per reliability bin), and each run folds in
+only the rows it evaluated itself (`LiveSums.query` over those rows), so a run costs what it
+evaluates, not the version's whole history. The registry starts every new version with empty
+sums (it has no predictions yet). A version without stored sums (a row written by an older
+release or by hand, perhaps after some of its predictions were evaluated) is aggregated over
+all of its realized predictions once instead. Realized rows never change again, so the sums
+stay exact; the figures equal a full re-aggregation up to floating-point summation order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy import Float, FromClause, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from db.schema import AiModel, Notification, Prediction, User
@@ -21,6 +30,31 @@ N_BINS = 10
 MIN_ROWS_FOR_ALARM = 50
 ACCURACY_DROP = 0.10  # live accuracy rate this far below validation raises the alarm
 ECE_LIMIT = 0.15  # expected calibration error of confidence_score above this raises it
+LIVE_SUMS_KEY = "live_sums"  # performance_metrics key of the running sums
+
+# What a source of evaluated rows must provide, by Prediction's column names.
+SOURCE_COLUMNS = (
+    Prediction.model_name,
+    Prediction.model_version,
+    Prediction.is_accurate,
+    Prediction.confidence_score,
+    Prediction.absolute_error,
+    Prediction.actual_price,
+    Prediction.predicted_price,
+    Prediction.input_price,
+)
+
+# The additive parts of one reliability bin, in the order `LiveSums.query` selects them.
+BIN_FIELDS = (
+    "n",  # rows
+    "hits",  # rows with is_accurate
+    "directional",  # rows whose price moved the predicted way
+    "n_ape",  # rows with an absolute percentage error
+    "ape",  # sum of absolute percentage errors
+    "n_confidence",  # rows with a confidence_score
+    "confidence",  # sum of confidence_score
+    "brier",  # sum of (confidence_score - hit)^2
+)
 
 
 @dataclass(frozen=True)
@@ -30,85 +64,163 @@ class DriftAlarm:
     reasons: list[str]
 
 
-def _as_float(value: Any) -> float:
-    return float(value) if value is not None else 0.0
+@dataclass
+class LiveSums:
+    """The running sums behind one version's live figures, per reliability bin."""
+
+    bins: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    @staticmethod
+    def query(source: FromClause) -> Select[Any]:
+        """Sums per (model_name, model_version, bin) over `source`'s rows."""
+        c = source.c
+        hit = case((c.is_accurate.is_(True), 1.0), else_=0.0)
+        confidence = cast(c.confidence_score, Float)
+        moved = (c.predicted_price - c.input_price) * (c.actual_price - c.input_price)
+        ape = cast(c.absolute_error * 100 / c.actual_price, Float)
+        # Equal-width bins as a CASE ladder: the same SQL on both dialects, 1.0 in the last bin.
+        bin_index = case(
+            *[(confidence < (i + 1) / N_BINS, i) for i in range(N_BINS - 1)], else_=N_BINS - 1
+        )
+        return select(
+            c.model_name,
+            c.model_version,
+            bin_index,
+            func.count(),
+            func.sum(hit),
+            func.sum(case((moved > 0, 1.0), else_=0.0)),
+            func.count(ape),
+            func.sum(ape),
+            func.count(confidence),
+            func.sum(confidence),
+            func.sum((confidence - hit) * (confidence - hit)),
+        ).group_by(c.model_name, c.model_version, bin_index)
+
+    @classmethod
+    def by_version(cls, rows: Iterable[Any]) -> dict[tuple[str, str], LiveSums]:
+        """The rows of `query`, gathered per (model_name, model_version)."""
+        sums: dict[tuple[str, str], LiveSums] = {}
+        for name, version, index, *values in rows:
+            parts = sums.setdefault((name, version), cls())
+            parts.bins[int(index)] = {
+                key: float(value or 0) for key, value in zip(BIN_FIELDS, values, strict=True)
+            }
+        return sums
+
+    def add(self, other: LiveSums) -> LiveSums:
+        bins = {index: dict(parts) for index, parts in self.bins.items()}
+        for index, parts in other.bins.items():
+            mine = bins.setdefault(index, dict.fromkeys(BIN_FIELDS, 0.0))
+            for key in BIN_FIELDS:
+                mine[key] += parts[key]
+        return LiveSums(bins)
+
+    def to_json(self) -> dict[str, dict[str, float]]:
+        return {str(index): dict(parts) for index, parts in sorted(self.bins.items())}
+
+    @classmethod
+    def from_json(cls, stored: Any) -> LiveSums | None:
+        """Sums as `to_json` wrote them (`{}`: none yet); None when absent or malformed."""
+        if not isinstance(stored, dict):
+            return None
+        try:
+            return cls(
+                {
+                    int(index): {key: float(parts[key]) for key in BIN_FIELDS}
+                    for index, parts in stored.items()
+                }
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def figures(self) -> dict[str, Any] | None:
+        """The live figures these sums make; None when they count no row."""
+        total = dict.fromkeys(BIN_FIELDS, 0.0)
+        for parts in self.bins.values():
+            for key in BIN_FIELDS:
+                total[key] += parts[key]
+        count = int(total["n"])
+        if count == 0:
+            return None
+        reliability = [
+            {
+                "bin": index,
+                "count": int(parts["n"]),
+                "mean_confidence": _ratio(parts["confidence"], parts["n_confidence"]),
+                "observed_rate": _ratio(parts["hits"], parts["n"]),
+            }
+            for index, parts in sorted(self.bins.items())
+            if parts["n"] > 0
+        ]
+        ece = sum(b["count"] * abs(b["mean_confidence"] - b["observed_rate"]) for b in reliability)
+        return {
+            "n_evaluated": count,
+            "accuracy_rate": _ratio(total["hits"], total["n"]),
+            "mean_absolute_percentage_error": _ratio(total["ape"], total["n_ape"]),
+            "directional_accuracy": _ratio(total["directional"], total["n"]),
+            "brier": _ratio(total["brier"], total["n_confidence"]),
+            "mean_confidence": _ratio(total["confidence"], total["n_confidence"]),
+            "ece": ece / count,
+            "reliability": reliability,
+        }
+
+
+def _ratio(total: float, count: float) -> float:
+    return total / count if count else 0.0
+
+
+def history_sums(session: Session, name: str, version: str) -> LiveSums:
+    """The sums over every realized prediction of one version."""
+    realized = (
+        select(*SOURCE_COLUMNS)
+        .where(
+            Prediction.model_name == name,
+            Prediction.model_version == version,
+            Prediction.is_realized.is_(True),
+        )
+        .subquery()
+    )
+    sums = LiveSums.by_version(session.execute(LiveSums.query(realized)))
+    return sums.get((name, version), LiveSums())
 
 
 def live_metrics(session: Session, name: str, version: str) -> dict[str, Any] | None:
-    """Realised figures of one version's evaluated predictions; None if it has none."""
-    realized = (
-        Prediction.model_name == name,
-        Prediction.model_version == version,
-        Prediction.is_realized.is_(True),
-    )
-    hit = case((Prediction.is_accurate.is_(True), 1.0), else_=0.0)
-    confidence = cast(Prediction.confidence_score, Float)
-    moved = (Prediction.predicted_price - Prediction.input_price) * (
-        Prediction.actual_price - Prediction.input_price
-    )
-    totals = session.execute(
-        select(
-            func.count(),
-            func.avg(hit),
-            func.avg(cast(Prediction.absolute_error * 100 / Prediction.actual_price, Float)),
-            func.avg(case((moved > 0, 1.0), else_=0.0)),
-            func.avg((confidence - hit) * (confidence - hit)),
-            func.avg(confidence),
-        ).where(*realized)
-    ).one()
-    count = int(totals[0])
-    if count == 0:
-        return None
-    # Equal-width bins as a CASE ladder: the same SQL on both dialects, 1.0 in the last bin.
-    bin_index = case(
-        *[(confidence < (i + 1) / N_BINS, i) for i in range(N_BINS - 1)], else_=N_BINS - 1
-    )
-    bins = session.execute(
-        select(bin_index, func.count(), func.avg(confidence), func.avg(hit))
-        .where(*realized)
-        .group_by(bin_index)
-        .order_by(bin_index)
-    ).all()
-    reliability = [
-        {
-            "bin": int(index),
-            "count": int(n),
-            "mean_confidence": _as_float(mean_confidence),
-            "observed_rate": _as_float(rate),
-        }
-        for index, n, mean_confidence, rate in bins
-    ]
-    ece = sum(b["count"] * abs(b["mean_confidence"] - b["observed_rate"]) for b in reliability)
-    return {
-        "n_evaluated": count,
-        "accuracy_rate": _as_float(totals[1]),
-        "mean_absolute_percentage_error": _as_float(totals[2]),
-        "directional_accuracy": _as_float(totals[3]),
-        "brier": _as_float(totals[4]),
-        "mean_confidence": _as_float(totals[5]),
-        "ece": ece / count,
-        "reliability": reliability,
-    }
+    """Realised figures of one version's evaluated predictions, from its whole history;
+    None if it has none."""
+    return history_sums(session, name, version).figures()
 
 
-def update_live_metrics(session: Session, evaluated_at: datetime) -> list[DriftAlarm]:
-    """Refresh `performance_metrics["live"]` of every version with evaluated predictions."""
-    versions = session.execute(
-        select(Prediction.model_name, Prediction.model_version)
-        .where(Prediction.is_realized.is_(True))
-        .distinct()
-    ).all()
+def update_live_metrics(
+    session: Session, evaluated_at: datetime, evaluated: dict[tuple[str, str], LiveSums]
+) -> list[DriftAlarm]:
+    """Fold this run's evaluated rows (`evaluated`, per version) into each version's
+    `performance_metrics["live"]`; versions this run did not touch are left as they are.
+
+    The `ai_models` rows are locked in a fixed order, so two runs at once fold in turn.
+    """
     alarms = []
-    for name, version in versions:
+    for name, version in sorted(evaluated):
         row = session.scalars(
-            select(AiModel).where(AiModel.name == name, AiModel.version == version)
+            select(AiModel)
+            .where(AiModel.name == name, AiModel.version == version)
+            .with_for_update()
         ).one_or_none()
-        live = live_metrics(session, name, version)
-        if row is None or live is None:
+        if row is None:
+            continue
+        metrics = dict(row.performance_metrics or {})
+        stored = LiveSums.from_json(metrics.get(LIVE_SUMS_KEY))
+        # The history already holds this run's rows (same transaction).
+        sums = (
+            history_sums(session, name, version)
+            if stored is None
+            else stored.add(evaluated[(name, version)])
+        )
+        live = sums.figures()
+        if live is None:
             continue
         live["updated_at"] = evaluated_at.isoformat()
-        metrics = dict(row.performance_metrics or {})
         metrics["live"] = live
+        metrics[LIVE_SUMS_KEY] = sums.to_json()
         row.performance_metrics = metrics
         reasons = _drift_reasons(metrics)
         if reasons:

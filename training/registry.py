@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.schema import AiModel
+from training.live_metrics import LIVE_SUMS_KEY, LiveSums
 
 ACTIVATIONS_KEY = "activations"
 
@@ -53,7 +54,8 @@ def finish_training(
     row.version = version
     row.status = "inactive"
     row.configuration = configuration
-    row.performance_metrics = metrics
+    # No prediction names this version yet: its live figures start from empty sums.
+    row.performance_metrics = {**metrics, LIVE_SUMS_KEY: LiveSums().to_json()}
     row.last_trained = datetime.now(UTC)
 
 

@@ -90,3 +90,42 @@ def test_seed_rows_present_after_upgrade(engine) -> None:
         ).scalar_one()
     assert sectors == 10
     assert defaults == 1
+
+
+def _write_path_tuning(url: str) -> tuple[list[str] | None, str, bool]:
+    """predictions' storage options, idx_predictions_composite's definition, and whether
+    idx_price_data_timestamp exists."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            options = connection.execute(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'predictions'")
+            ).scalar_one()
+            composite = connection.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_predictions_composite'"
+                )
+            ).scalar_one()
+            timestamp_index = connection.execute(
+                text("SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_price_data_timestamp'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return options, composite, timestamp_index == 1
+
+
+@pytest.mark.postgres
+def test_0003_tunes_the_write_paths_and_downgrades_to_the_spec_postgres(
+    empty_postgres_url: str,
+) -> None:
+    migrate.upgrade(empty_postgres_url)
+    options, composite, timestamp_index = _write_path_tuning(empty_postgres_url)
+    assert options == ["fillfactor=45"]
+    assert composite.endswith("(crypto_id, created_at DESC)")
+    assert not timestamp_index
+
+    migrate.downgrade(empty_postgres_url, "0002")
+    options, composite, timestamp_index = _write_path_tuning(empty_postgres_url)
+    assert options is None
+    assert composite.endswith("(crypto_id, is_realized, created_at DESC)")
+    assert timestamp_index

@@ -175,6 +175,14 @@ DEVIATIONS: dict[str, Deviation] = {
     "index idx_crypto_sector_crypto": Deviation(ABSENT, _REDUNDANT),
     "index idx_sessions_token": Deviation(ABSENT, _REDUNDANT),
     "index idx_predictions_prediction_type": Deviation(ABSENT, _REDUNDANT),
+    # -- indexes changed or dropped for write speed (migration 0003) --------------------------
+    "index idx_predictions_composite": Deviation(
+        "ON predictions USING btree (crypto_id, created_at DESC)",
+        "without is_realized: an index naming a column the evaluation sets rules out HOT updates",
+    ),
+    "index idx_price_data_timestamp": Deviation(
+        ABSENT, "dropped: no query of ours filters candles by time across coins; costs ingest"
+    ),
     # -- indexes added ------------------------------------------------------------------------
     "index idx_ai_models_one_active": Deviation(
         "UNIQUE ON ai_models USING btree (name) WHERE status = 'active'",

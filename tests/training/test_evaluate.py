@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from builders import coin
 from db.engine import make_engine
 from db.schema import Prediction, PriceData, SystemHealth
 from training.evaluate import evaluate
+from training.live_metrics import LIVE_SUMS_KEY
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -163,23 +165,35 @@ def _evaluate_in_process(url: str, start: multiprocessing.synchronize.Barrier) -
     return count
 
 
-@pytest.mark.postgres
-def test_two_runs_at_once_evaluate_each_row_exactly_once(
-    pg_engine: Engine, postgres_url: str
-) -> None:
-    with pg_engine.begin() as connection:
+def _two_thousand_due(engine: Engine, registered: bool = False) -> None:
+    """2,000 hourly candles of a new coin and a due prediction at each (its version in
+    ai_models if `registered`)."""
+    with engine.begin() as connection:
         btc = coin(connection, "BTC")
-    with Session(pg_engine) as session, session.begin():
+    with Session(engine) as session, session.begin():
+        if registered:
+            _register(session, "1")
         for hour in range(2000):
             moment = T0 + timedelta(hours=hour)
             candle(session, btc, moment, "100")
             prediction(session, btc, str(100 + hour % 7), moment)
 
+
+def _evaluate_twice_at_once(url: str) -> list[int]:
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         start = manager.Barrier(2)
         with context.Pool(2) as pool:
-            counts = pool.starmap(_evaluate_in_process, [(postgres_url, start)] * 2)
+            return pool.starmap(_evaluate_in_process, [(url, start)] * 2)
+
+
+@pytest.mark.postgres
+def test_two_runs_at_once_evaluate_each_row_exactly_once(
+    pg_engine: Engine, postgres_url: str
+) -> None:
+    _two_thousand_due(pg_engine)
+
+    counts = _evaluate_twice_at_once(postgres_url)
 
     assert sum(counts) == 2000
     with Session(pg_engine) as session:
@@ -366,3 +380,179 @@ def test_a_signal_still_running_stays_active(engine: Engine, btc: int) -> None:
     assert (summary.signals_executed, summary.signals_expired) == (0, 0)
     with Session(engine) as session:
         assert session.scalars(select(TradingSignal)).one().status == "active"
+
+
+def _register(session: Session, version: str, fresh: bool = False) -> None:
+    """A version row; `fresh` as the registry leaves a new version (empty live sums),
+    otherwise as an older release or a hand-made row (none)."""
+    from db.schema import AiModel
+
+    metrics = {LIVE_SUMS_KEY: {}} if fresh else {}
+    session.add(
+        AiModel(
+            name="asset_price", version=version, model_type="asset", performance_metrics=metrics
+        )
+    )
+
+
+def _live(engine: Engine, version: str = "1") -> dict:
+    from db.schema import AiModel
+
+    with Session(engine) as session:
+        row = session.scalars(select(AiModel).where(AiModel.version == version)).one()
+        return dict(row.performance_metrics["live"])
+
+
+def _history(engine: Engine, version: str = "1") -> dict:
+    from training.live_metrics import live_metrics
+
+    with Session(engine) as session:
+        figures = live_metrics(session, "asset_price", version)
+    assert figures is not None
+    return figures
+
+
+def _same_figures(live: dict, history: dict) -> None:
+    assert live["n_evaluated"] == history["n_evaluated"]
+    assert [(b["bin"], b["count"]) for b in live["reliability"]] == [
+        (b["bin"], b["count"]) for b in history["reliability"]
+    ]
+    for key in (
+        "accuracy_rate",
+        "mean_absolute_percentage_error",
+        "directional_accuracy",
+        "brier",
+        "mean_confidence",
+        "ece",
+    ):
+        assert live[key] == pytest.approx(history[key], rel=1e-12), key
+
+
+def test_live_metrics_fold_each_run_into_the_stored_sums(engine: Engine, btc: int) -> None:
+    """Three runs (one waits for a late candle) give the figures of one pass over all rows."""
+    with Session(engine) as session, session.begin():
+        _register(session, "1", fresh=True)
+        for hour in range(30):
+            moment = T0 + timedelta(hours=hour)
+            if hour != 5:
+                candle(session, btc, moment, str(100 + hour % 4))
+            row = prediction(session, btc, str(99 + hour % 5), moment)
+            row.confidence_score = Decimal(hour % 11) / 10
+
+    evaluate(engine, as_of=T0 + timedelta(hours=9))
+    first = _live(engine)
+    evaluate(engine, as_of=T0 + timedelta(hours=29))
+    with Session(engine) as session, session.begin():
+        candle(session, btc, T0 + timedelta(hours=5), "120")  # late candle
+    evaluate(engine, as_of=T0 + timedelta(hours=29))
+
+    live = _live(engine)
+    assert first["n_evaluated"] == 9
+    assert live["n_evaluated"] == 30
+    _same_figures(live, _history(engine))
+
+
+def test_live_metrics_add_only_the_rows_a_run_evaluated(engine: Engine, btc: int) -> None:
+    """The second run reads the stored sums, not the history: altering the stored count
+    shows in the result."""
+    with Session(engine) as session, session.begin():
+        _register(session, "1")
+        for hour in range(4):
+            candle(session, btc, T0 + timedelta(hours=hour), "100")
+            prediction(session, btc, "101", T0 + timedelta(hours=hour))
+    evaluate(engine, as_of=T0 + timedelta(hours=1))
+
+    from db.schema import AiModel
+
+    with Session(engine) as session, session.begin():
+        row = session.scalars(select(AiModel)).one()
+        metrics = dict(row.performance_metrics)
+        sums = {index: dict(parts) for index, parts in metrics[LIVE_SUMS_KEY].items()}
+        (only_bin,) = sums.values()
+        only_bin["n"] += 1000
+        metrics[LIVE_SUMS_KEY] = sums
+        row.performance_metrics = metrics
+    evaluate(engine, as_of=T0 + timedelta(hours=3))
+
+    assert _live(engine)["n_evaluated"] == 1004
+
+
+def test_live_metrics_of_a_version_registered_late_cover_its_history(
+    engine: Engine, btc: int
+) -> None:
+    """Rows evaluated before the version was in ai_models count once it is, and a version
+    this run did not touch keeps its figures."""
+    with Session(engine) as session, session.begin():
+        for hour in range(6):
+            candle(session, btc, T0 + timedelta(hours=hour), "100")
+            first = prediction(session, btc, str(95 + hour), T0 + timedelta(hours=hour))
+            first.model_version = "2" if hour < 3 else "1"
+    with Session(engine) as session, session.begin():
+        _register(session, "1")
+    evaluate(engine, as_of=T0 + timedelta(hours=3))  # v2's three rows: no ai_models row yet
+    untouched = _live(engine, "1")
+    assert untouched["n_evaluated"] == 1
+    with Session(engine) as session, session.begin():
+        _register(session, "2")
+    evaluate(engine, as_of=T0 + timedelta(hours=5))  # two more v1 rows, none of v2
+
+    assert _live(engine, "1")["n_evaluated"] == 3
+    _same_figures(_live(engine, "1"), _history(engine, "1"))
+    from db.schema import AiModel
+
+    with Session(engine) as session:
+        v2 = session.scalars(select(AiModel).where(AiModel.version == "2")).one()
+        assert "live" not in (v2.performance_metrics or {})
+
+    with Session(engine) as session, session.begin():
+        candle(session, btc, T0 + timedelta(hours=6), "100")
+        late = prediction(session, btc, "100", T0 + timedelta(hours=6))
+        late.model_version = "2"
+    evaluate(engine, as_of=T0 + timedelta(hours=6))
+
+    assert _live(engine, "2")["n_evaluated"] == 4
+    _same_figures(_live(engine, "2"), _history(engine, "2"))
+
+
+@pytest.mark.postgres
+def test_two_runs_at_once_fold_their_rows_into_the_live_metrics_once(
+    pg_engine: Engine, postgres_url: str
+) -> None:
+    _two_thousand_due(pg_engine, registered=True)
+    # Give the version stored sums first, so both runs take the incremental path.
+    evaluate(pg_engine, as_of=T0)
+
+    counts = _evaluate_twice_at_once(postgres_url)
+
+    assert sum(counts) == 1999
+    live = _live(pg_engine)
+    assert live["n_evaluated"] == 2000
+    _same_figures(live, _history(pg_engine))
+
+
+@pytest.mark.postgres
+def test_evaluation_updates_are_heap_only(pg_engine: Engine) -> None:
+    """No index names a column the job sets, and pages keep room: every update is HOT."""
+    with pg_engine.begin() as connection:
+        btc = coin(connection, "BTC")
+    with Session(pg_engine) as session, session.begin():
+        for hour in range(500):
+            moment = T0 + timedelta(hours=hour)
+            candle(session, btc, moment, "100")
+            prediction(session, btc, str(100 + hour % 7), moment)
+    assert evaluate(pg_engine, as_of=T0 + timedelta(days=30)).evaluated == 500
+    pg_engine.dispose()  # the backend exits and flushes its statistics
+
+    updates = (0, 0)
+    for _ in range(50):
+        with pg_engine.connect() as connection:
+            updates = connection.execute(
+                text(
+                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                    " WHERE relname = 'predictions'"
+                )
+            ).one()
+        if updates[0] >= 500:
+            break
+        time.sleep(0.1)
+    assert tuple(updates) == (500, 500)
