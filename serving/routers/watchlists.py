@@ -1,5 +1,242 @@
-"""(being written)"""
+"""Watchlists and their items.
 
-from fastapi import APIRouter
+A user reads their own personal watchlists and the default one, and changes only their own;
+administrators read every watchlist and manage the default one. The limits of a watchlist's
+items are checked in `serving.watchlist_changes`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.schema import Watchlist, WatchlistAsset
+from serving import watchlist_changes as changes
+from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
+from serving.errors import Conflict, Forbidden
+from serving.lookups import find_crypto
+from serving.pagination import paginate, within
+from serving.schemas.common import Page
+from serving.schemas.watchlists import (
+    ItemCreate,
+    ItemOut,
+    ItemUpdate,
+    WatchlistCreate,
+    WatchlistOut,
+    WatchlistUpdate,
+)
 
 router = APIRouter(tags=["watchlists"])
+ONE_DEFAULT = "a default watchlist exists already; there can be only one"
+
+
+def _described(
+    session: Session, watchlists: list[WatchlistOut], context_user: int
+) -> list[WatchlistOut]:
+    """Fill in item counts and the AI-context flag, in two queries for the whole page."""
+    counts = changes.active_counts(session, [w.id for w in watchlists])
+    in_context = changes.in_ai_context(session, context_user)
+    return [
+        w.model_copy(
+            update={
+                "item_count": counts.get(w.id, 0),
+                "in_ai_context": in_context(w.type, w.is_active),
+            }
+        )
+        for w in watchlists
+    ]
+
+
+def _one(session: Session, watchlist: Watchlist, caller: Caller) -> WatchlistOut:
+    return _described(session, [WatchlistOut.model_validate(watchlist)], caller.user.id)[0]
+
+
+def _items(session: Session, items: list[ItemOut]) -> list[ItemOut]:
+    symbols = changes.symbols(session, {item.crypto_id for item in items})
+    return [item.model_copy(update={"symbol": symbols.get(item.crypto_id)}) for item in items]
+
+
+def _item(session: Session, item: WatchlistAsset) -> ItemOut:
+    return _items(session, [ItemOut.model_validate(item)])[0]
+
+
+@router.get("/watchlists", response_model=Page[WatchlistOut])
+def list_watchlists(
+    caller: CurrentCaller,
+    session: DbSession,
+    page: PageParams,
+    period: Period,
+    type: Annotated[Literal["default", "personal"] | None, Query()] = None,
+    user_id: Annotated[
+        int | None, Query(description="Only this user's personal watchlists (administrators).")
+    ] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[WatchlistOut]:
+    """The caller's personal watchlists and the default one; every watchlist for an admin.
+
+    Ordered by `sort_order`, then newest first. `in_ai_context` marks what
+    `get_user_ai_context` returns for the caller (or for `user_id`, when an admin gives it).
+    """
+    if user_id is not None and not (caller.is_admin or caller.owns(user_id)):
+        raise Forbidden("only administrators may list another user's watchlists")
+    statement = select(Watchlist).where(changes.visible_to(caller))
+    if user_id is not None:
+        statement = statement.where(Watchlist.user_id == user_id)
+    if type is not None:
+        statement = statement.where(Watchlist.type == type)
+    if is_active is not None:
+        statement = statement.where(Watchlist.is_active.is_(is_active))
+    statement = within(statement, Watchlist.created_at, period).order_by(
+        Watchlist.sort_order, Watchlist.created_at.desc(), Watchlist.id.desc()
+    )
+    result = paginate(session, statement, page, WatchlistOut)
+    result.items = _described(session, result.items, user_id or caller.user.id)
+    return result
+
+
+@router.post("/watchlists", response_model=WatchlistOut, status_code=status.HTTP_201_CREATED)
+def create_watchlist(
+    body: WatchlistCreate, caller: CurrentCaller, session: DbSession
+) -> WatchlistOut:
+    """A personal watchlist of the caller's; an admin may create the default one if none exists."""
+    if body.type == "default":
+        if not caller.is_admin:
+            raise Forbidden("only administrators create the default watchlist")
+        if session.scalar(select(Watchlist.id).where(Watchlist.type == "default")) is not None:
+            raise Conflict(ONE_DEFAULT)
+    owner = None if body.type == "default" else caller.user.id
+    watchlist = Watchlist(**body.model_dump(), user_id=owner)
+    session.add(watchlist)
+    try:
+        session.flush()
+    except IntegrityError:  # another request created the default first
+        raise Conflict(ONE_DEFAULT) from None
+    caller.record(
+        session, "watchlist_update", "create", "watchlist", watchlist.id, {"type": body.type}
+    )
+    session.commit()
+    return _one(session, watchlist, caller)
+
+
+@router.put("/watchlists/{watchlist_id}", response_model=WatchlistOut)
+def update_watchlist(
+    watchlist_id: int, body: WatchlistUpdate, caller: CurrentCaller, session: DbSession
+) -> WatchlistOut:
+    """Rename, describe, (de)activate, reorder or change `max_assets` (given fields only)."""
+    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
+    fields = body.model_dump(exclude_unset=True)
+    if body.max_assets is not None:
+        changes.check_limit_fits(session, watchlist, body.max_assets)
+    for name, value in fields.items():
+        setattr(watchlist, name, value)
+    changes.touch(watchlist)
+    caller.record(
+        session, "watchlist_update", "update", "watchlist", watchlist.id, {"fields": sorted(fields)}
+    )
+    session.commit()
+    return _one(session, watchlist, caller)
+
+
+@router.delete("/watchlists/{watchlist_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_watchlist(watchlist_id: int, caller: CurrentCaller, session: DbSession) -> Response:
+    """Delete a watchlist with its items and suggestions (the foreign keys cascade)."""
+    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
+    details = {"name": watchlist.name, "type": watchlist.type}
+    session.delete(watchlist)
+    caller.record(session, "watchlist_update", "delete", "watchlist", watchlist_id, details)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/watchlists/{watchlist_id}/items", response_model=Page[ItemOut])
+def list_items(
+    watchlist_id: int,
+    caller: CurrentCaller,
+    session: DbSession,
+    page: PageParams,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[ItemOut]:
+    """A watchlist's items in order of position."""
+    changes.readable_watchlist(session, caller, watchlist_id)
+    statement = select(WatchlistAsset).where(WatchlistAsset.watchlist_id == watchlist_id)
+    if is_active is not None:
+        statement = statement.where(WatchlistAsset.is_active.is_(is_active))
+    statement = statement.order_by(WatchlistAsset.position, WatchlistAsset.id)
+    result = paginate(session, statement, page, ItemOut)
+    result.items = _items(session, result.items)
+    return result
+
+
+@router.post(
+    "/watchlists/{watchlist_id}/items", response_model=ItemOut, status_code=status.HTTP_201_CREATED
+)
+def add_item(
+    watchlist_id: int, body: ItemCreate, caller: CurrentCaller, session: DbSession
+) -> ItemOut:
+    """Add an asset: 404 for an unknown crypto, 409 when full, held already or the position
+    is taken."""
+    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
+    crypto = find_crypto(session, body.crypto)
+    item = changes.add_asset(
+        session, watchlist, crypto, caller.user.id, **body.model_dump(exclude={"crypto"})
+    )
+    caller.record(
+        session,
+        "watchlist_update",
+        "add_asset",
+        "watchlist_asset",
+        item.id,
+        {"watchlist_id": watchlist.id, "crypto_id": crypto.id, "position": item.position},
+    )
+    session.commit()
+    return _item(session, item)
+
+
+def _writable_item(
+    session: Session, caller: Caller, item_id: int
+) -> tuple[WatchlistAsset, Watchlist]:
+    """The item and its watchlist; the watchlist is locked first, as every change locks it."""
+    watchlist_id = changes.find_item(session, item_id).watchlist_id
+    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
+    return changes.find_item(session, item_id, fresh=True), watchlist
+
+
+@router.put("/watchlist-items/{item_id}", response_model=ItemOut)
+def update_item(
+    item_id: int, body: ItemUpdate, caller: CurrentCaller, session: DbSession
+) -> ItemOut:
+    """Move, reweight, annotate or (de)activate an item (given fields only)."""
+    item, watchlist = _writable_item(session, caller, item_id)
+    fields = body.model_dump(exclude_unset=True)
+    if body.position is not None:
+        changes.check_position_free(session, watchlist.id, body.position, moving=item.id)
+    if body.is_active and not item.is_active:
+        changes.check_room(session, watchlist)
+    for name, value in fields.items():
+        setattr(item, name, value)
+    item.last_modified_by = caller.user.id
+    changes.touch(watchlist, item)
+    caller.record(
+        session,
+        "watchlist_update",
+        "update_asset",
+        "watchlist_asset",
+        item.id,
+        {"fields": sorted(fields)},
+    )
+    session.commit()
+    return _item(session, item)
+
+
+@router.delete("/watchlist-items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_item(item_id: int, caller: CurrentCaller, session: DbSession) -> Response:
+    item, watchlist = _writable_item(session, caller, item_id)
+    details = {"watchlist_id": watchlist.id, "crypto_id": item.crypto_id}
+    changes.remove_asset(session, watchlist, item)
+    caller.record(session, "watchlist_update", "remove_asset", "watchlist_asset", item_id, details)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
