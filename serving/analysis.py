@@ -39,6 +39,7 @@ from models.features import MARKET_FEATURES, market_features, sector_log_returns
 from models.panel import MarketPanel
 from serving.prediction_rows import market_context, prediction_row
 from serving.predictor import MarketView, Predictor, recent
+from serving.signal_alerts import notify_watchers
 
 log = logging.getLogger(__name__)
 ADD_CANDIDATES = 3
@@ -401,7 +402,8 @@ def _write_signals(
         if len({_decimal(row[k], 8) for k in ("entry_price", "target_price", "stop_loss")}) == 3
     ]
     if rows:
-        session.execute(insert(TradingSignal), rows)
+        signal_ids = session.scalars(insert(TradingSignal).returning(TradingSignal.id), rows).all()
+        report.written["notifications"] += notify_watchers(session, signal_ids)
     report.written["trading_signals"] += len(rows)
 
 
