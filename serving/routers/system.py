@@ -1,5 +1,190 @@
-"""(being written)"""
+"""System management: health checks, model versions, retraining, the activity log."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy import select
+
+from db.schema import AiModel, UserActivity
+from models.layers import LAYERS
+from serving import health
+from serving.deps import AdminCaller, AppSettings, CurrentCaller, DbSession, PageParams, Period
+from serving.errors import NotFound
+from serving.pagination import paginate, within
+from serving.retraining import Job, Retrainer, rows_of, start_retrain
+from serving.schemas.common import Page
+from serving.schemas.system import (
+    ActivityOut,
+    HealthOut,
+    ModelOut,
+    ModelVersionRef,
+    RetrainJobOut,
+)
 
 router = APIRouter(tags=["system"])
+
+Layer = Literal["macro", "sector", "asset", "timing"]
+ModelStatus = Literal["active", "training", "inactive", "error"]
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="From the retrain answer.")]
+assert set(get_args(Layer)) == set(LAYERS)
+
+
+def get_retrainer(settings: AppSettings) -> Retrainer:
+    """Overridden in tests to run a fast stand-in for `cryptopredict train`."""
+    return Retrainer.from_settings(settings)
+
+
+def get_health_monitor(request: Request) -> health.HealthMonitor:
+    """One monitor per app (per worker process), created on first use."""
+    state = request.app.state
+    if not hasattr(state, "health_monitor"):
+        state.health_monitor = health.HealthMonitor()
+    monitor: health.HealthMonitor = state.health_monitor
+    return monitor
+
+
+@router.get("/system/health", response_model=HealthOut)
+def system_health(
+    request: Request,
+    session: DbSession,
+    monitor: Annotated[health.HealthMonitor, Depends(get_health_monitor)],
+) -> HealthOut:
+    """Database, models and data freshness, recorded as a `system_health` row. Open to
+    monitors without a token; each worker checks at most every 30 s and answers with its
+    latest check in between. A database that does not answer gives 503.
+    """
+
+    def run() -> HealthOut:
+        row = health.check(session, request.app.state.models, request.app.version)
+        session.commit()
+        return HealthOut.model_validate(row)
+
+    result: HealthOut = monitor.current(run)
+    return result
+
+
+@router.get("/system/models", response_model=Page[ModelOut])
+def list_models(
+    _caller: CurrentCaller,
+    session: DbSession,
+    page: PageParams,
+    period: Period,
+    model_type: Annotated[Layer | None, Query(description="The layer.")] = None,
+    status: Annotated[ModelStatus | None, Query()] = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[ModelOut]:
+    """Registered model versions, newest first (any logged-in user: nothing in them is secret)."""
+    statement = select(AiModel)
+    if model_type is not None:
+        statement = statement.where(AiModel.model_type == model_type)
+    if status is not None:
+        statement = statement.where(AiModel.status == status)
+    if name is not None:
+        statement = statement.where(AiModel.name == name)
+    statement = within(statement, AiModel.created_at, period)
+    statement = statement.order_by(AiModel.created_at.desc(), AiModel.id.desc())
+    return paginate(session, statement, page, ModelOut)
+
+
+@router.get("/system/models/{model_id}", response_model=ModelOut)
+def get_model(model_id: int, _caller: CurrentCaller, session: DbSession) -> ModelOut:
+    return ModelOut.model_validate(_model(session, model_id))
+
+
+@router.post(
+    "/system/models/{model_id}/retrain",
+    response_model=RetrainJobOut,
+    status_code=202,
+    responses={409: {"description": "A training run of this family is already in progress."}},
+)
+def retrain(
+    model_id: int,
+    caller: AdminCaller,
+    session: DbSession,
+    request: Request,
+    response: Response,
+    retrainer: Annotated[Retrainer, Depends(get_retrainer)],
+) -> RetrainJobOut:
+    """Train this version's family again in a background process (administrators).
+
+    Follow it at the `Location` given (`GET /system/retrains/{job_id}`); the run registers a
+    new `ai_models` row, `training` until it ends `inactive`, `active` or `error`.
+    """
+    model = _model(session, model_id)
+    job = start_retrain(session, retrainer, model, caller.user.id)
+    details = {"job_id": job.id, "layer": job.layer, "command": job.command}
+    caller.record(session, "model_retrain", "start", "ai_model", model.id, details)
+    session.commit()
+    body = _job_out(request, session, retrainer, job)
+    response.headers["Location"] = body.follow
+    return body
+
+
+@router.get("/system/retrains/{job_id}", response_model=RetrainJobOut)
+def retrain_job(
+    job_id: JobId,
+    _admin: AdminCaller,
+    request: Request,
+    session: DbSession,
+    retrainer: Annotated[Retrainer, Depends(get_retrainer)],
+) -> RetrainJobOut:
+    """A retraining job: running, succeeded, failed or lost (its supervisor vanished), the
+    model versions it registered and the end of its output.
+    """
+    job = retrainer.find(job_id)
+    if job is None:
+        raise NotFound(f"retraining job {job_id} not found")
+    return _job_out(request, session, retrainer, job)
+
+
+@router.get("/system/activities", response_model=Page[ActivityOut])
+def activities(
+    _admin: AdminCaller,
+    session: DbSession,
+    page: PageParams,
+    period: Period,
+    user_id: Annotated[int | None, Query(ge=1)] = None,
+    activity_type: Annotated[str | None, Query(max_length=50)] = None,
+    entity_type: Annotated[str | None, Query(max_length=50)] = None,
+    entity_id: Annotated[int | None, Query()] = None,
+) -> Page[ActivityOut]:
+    """The activity log, newest first (administrators)."""
+    statement = select(UserActivity)
+    filters = {
+        UserActivity.user_id: user_id,
+        UserActivity.activity_type: activity_type,
+        UserActivity.entity_type: entity_type,
+        UserActivity.entity_id: entity_id,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            statement = statement.where(column == value)
+    statement = within(statement, UserActivity.created_at, period)
+    statement = statement.order_by(UserActivity.created_at.desc(), UserActivity.id.desc())
+    return paginate(session, statement, page, ActivityOut)
+
+
+def _model(session: DbSession, model_id: int) -> AiModel:
+    model = session.get(AiModel, model_id)
+    if model is None:
+        raise NotFound(f"model {model_id} not found")
+    return model
+
+
+def _job_out(request: Request, session: DbSession, retrainer: Retrainer, job: Job) -> RetrainJobOut:
+    return RetrainJobOut(
+        id=job.id,
+        layer=job.layer,
+        state=job.state,
+        command=job.command,
+        requested_by=job.requested_by,
+        requested_at=job.requested_at,
+        trainer_pid=job.trainer_pid,
+        exit_code=job.exit_code,
+        finished_at=job.finished_at,
+        follow=str(request.app.url_path_for("retrain_job", job_id=job.id)),
+        models=[ModelVersionRef.model_validate(row) for row in rows_of(session, job)],
+        log_tail=retrainer.log_tail(job.id),
+    )

@@ -1,0 +1,85 @@
+"""Health checks, registered model versions, retraining jobs and the activity log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, computed_field
+
+from serving.health import verdict
+from serving.schemas.common import Schema
+
+# PostgreSQL's INET comes back as an ipaddress object.
+Address = Annotated[
+    str | None, BeforeValidator(lambda value: None if value is None else str(value))
+]
+
+
+class HealthOut(Schema):
+    id: int
+    check_time: datetime | None
+    overall_health_score: float | None
+    api_status: dict[str, Any] | None
+    database_status: dict[str, Any] | None
+    ml_models_status: dict[str, Any] | None
+    data_pipeline_status: dict[str, Any] | None
+    performance_metrics: dict[str, Any] | None
+    error_logs: list[Any] | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> str:
+        """healthy (score 90+), degraded (50+) or unhealthy."""
+        return verdict(self.overall_health_score or 0.0)
+
+
+class ModelOut(Schema):
+    id: int
+    name: str
+    version: str
+    model_type: str
+    status: str | None
+    configuration: dict[str, Any] | None
+    performance_metrics: dict[str, Any] | None
+    last_trained: datetime | None
+    last_prediction: datetime | None
+    health_status: dict[str, Any] | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ModelVersionRef(Schema):
+    id: int
+    name: str
+    version: str
+    status: str | None
+
+
+class RetrainJobOut(BaseModel):
+    id: str
+    layer: str
+    state: str
+    command: list[str]
+    requested_by: int
+    requested_at: datetime
+    trainer_pid: int | None
+    exit_code: int | None
+    finished_at: datetime | None
+    follow: str
+    models: list[ModelVersionRef]
+    log_tail: str
+
+
+class ActivityOut(Schema):
+    id: int
+    user_id: int | None
+    activity_type: str
+    action: str
+    entity_type: str | None
+    entity_id: int | None
+    details: dict[str, Any] | None
+    ip_address: Address
+    user_agent: str | None
+    session_id: str | None
+    created_at: datetime | None
