@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
-from cryptopredict.commands import data, database, models, serve, users
+from cryptopredict.commands import data, database, demo, models, serve, users
 from cryptopredict.logging import configure_logging
 from cryptopredict.settings import get_settings
 
@@ -20,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command("demo")(demo.demo)
 app.add_typer(database.app, name="db")
 app.command("ingest")(data.ingest)
 app.command("synth")(data.synth)

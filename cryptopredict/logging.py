@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 from rich.logging import RichHandler
 
@@ -18,3 +19,8 @@ def configure_logging(level: str = "INFO") -> None:
     )
     # Alembic narrates every schema check at INFO; commands report their own outcome.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # MLflow narrates its store set-up and warns about choices we made on purpose (a pickled
+    # python_model, a signature without an input example); real failures still surface.
+    quiet = logging.getLogger().level > logging.DEBUG
+    logging.getLogger("mlflow").setLevel(logging.ERROR if quiet else logging.DEBUG)
+    warnings.filterwarnings("ignore", message=".*An input example was not provided")

@@ -160,9 +160,7 @@ def analyze(
 
     engine = migrated_engine()
     settings_env = get_settings()
-    configure_tracking(
-        settings_env.resolved_mlflow_tracking_uri, settings_env.artifact_root
-    )
+    configure_tracking(settings_env.resolved_mlflow_tracking_uri, settings_env.artifact_root)
     panel = load_panel(engine, until=_utc(as_of))
     report = run_analysis(engine, Predictor(ActiveModels(engine)), panel)
     table = Table("table", "rows written", title=f"analysis at {report.as_of:%Y-%m-%d %H:%M} UTC")

@@ -1,0 +1,128 @@
+"""`cryptopredict demo`: the whole service on the embedded database, from one command."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from cryptopredict.runtime import migrated_engine
+from cryptopredict.settings import get_settings
+from db import migrate
+
+console = Console(width=120)
+
+
+def demo(
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        exists=True,
+        help="Ingest this directory of candle CSVs instead of generating a synthetic market.",
+    ),
+    coins_file: Path | None = typer.Option(
+        None, "--coins-file", exists=True, help="symbol,name,sector file for --data."
+    ),
+    coins: int = typer.Option(12, "--coins", min=2, help="Synthetic coins."),
+    days: int = typer.Option(365, "--days", min=60, help="Days of synthetic candles."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the synthetic market."),
+    backfill_days: int = typer.Option(
+        14, "--backfill-days", min=1, help="Out-of-sample days analysed and evaluated."
+    ),
+    step_hours: int = typer.Option(6, "--step-hours", min=1, help="Hours between analyses."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Where the API listens."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the API at the end."),
+) -> None:
+    """Set up and run the service end to end: schema, market, four trained families, an
+    out-of-sample history of analyses with backfilled accuracy, a demo account, the API.
+
+    Everything that already exists is reused, so it can run again at any time.
+    """
+    from cryptopredict import demo as steps
+    from training.evaluate import evaluate
+    from training.tracking import configure_tracking, ui_command
+
+    settings = get_settings()
+    migrate.upgrade(settings.resolved_database_url)
+    engine = migrated_engine()
+    # Training writes to this store and loading an active model reads from it.
+    client = configure_tracking(settings.resolved_mlflow_tracking_uri, settings.artifact_root)
+    plan = steps.MarketPlan(data, coins_file, coins, days, seed)
+    last = steps.ensure_market(engine, plan, console.print)
+    first_analysis = last - timedelta(days=backfill_days)
+    steps.ensure_models(engine, client, settings.artifact_root, first_analysis, console.print)
+
+    hours = steps.analysis_hours(first_analysis, last, step_hours)
+    with Progress(
+        TextColumn("analysing history"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task("analyses", total=len(hours))
+        written = steps.backfill_analyses(engine, hours, lambda _: progress.advance(task))
+    console.print(f"analysis: {len(hours)} hours, {written} new predictions")
+    summary = evaluate(engine, as_of=last)
+    for line in summary.lines():
+        console.print(f"evaluation: {line.strip()}")
+    realized, total = steps.realized_count(engine)
+    console.print(f"predictions: {realized} of {total} evaluated against real outcomes")
+
+    console.print(_models_table(engine))
+    email, password = steps.demo_account(engine, settings.data_dir)
+    base_url = f"http://{host}:{port}"
+    console.print(f"\nAPI docs:   {base_url}/docs")
+    console.print(f"MLflow UI:  {ui_command(settings.resolved_mlflow_tracking_uri)}")
+    console.print(f"demo login: {email} / {password}  (kept in {settings.data_dir}/)")
+    console.print("forecast BTC over HTTP once the API is up:", style="bold")
+    console.print(steps.curl_commands(base_url, email, password), soft_wrap=True, highlight=False)
+    if serve:
+        from cryptopredict.commands.serve import serve as serve_api
+
+        serve_api(host=host, port=port, workers=1)
+
+
+def _models_table(engine: Engine) -> Table:
+    """Each active family: validation beside its naive baseline, and live accuracy."""
+    from db.schema import AiModel
+
+    table = Table(title="active models: walk-forward validation beside the naive baseline")
+    for column in ("family", "version", "metric", "model", "baseline", "beats", "live"):
+        table.add_column(column)
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(AiModel).where(AiModel.status == "active").order_by(AiModel.model_type)
+        ).all()
+    for row in rows:
+        metrics = row.performance_metrics or {}
+        metric = metrics.get("primary_metric", "")
+        live = metrics.get("live") or {}
+        table.add_row(
+            row.name,
+            row.version,
+            metric,
+            _number(metrics.get("validation", {}).get(metric)),
+            _number(metrics.get("baseline", {}).get(metric)),
+            "yes" if metrics.get("beats_baseline") else "NO",
+            _live(live),
+        )
+    return table
+
+
+def _number(value: object) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.4g}"
+
+
+def _live(live: dict[str, Any]) -> str:
+    """The realised figures `evaluate` keeps in `performance_metrics["live"]`, if any."""
+    if not live.get("n_evaluated"):
+        return "-"
+    return (
+        f"{live['n_evaluated']} evaluated, accuracy {live['accuracy_rate']:.0%}, "
+        f"direction {live['directional_accuracy']:.0%}, ECE {live['ece']:.3f}"
+    )

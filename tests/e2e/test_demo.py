@@ -1,0 +1,139 @@
+"""The README's first command end to end, on the embedded SQLite default and a small market.
+
+`cryptopredict demo` runs in a subprocess exactly as a newcomer would start it, with its API;
+the test logs in over HTTP, asks for a real prediction, stops the server, lets the market
+move on a day (ingesting the next candles) and checks that the nightly evaluation scores it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+DEMO = ["demo", "--coins", "4", "--days", "90", "--backfill-days", "2", "--step-hours", "12"]
+STARTUP_SECONDS = 600
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cryptopredict(workdir: Path, *args: str, **kwargs: object) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "MLFLOW_TRACKING_URI"}}
+    env["DATA_DIR"] = str(workdir / "var")
+    return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
+        [sys.executable, "-m", "cryptopredict", *args],
+        cwd=workdir,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kwargs,
+    )
+
+
+def _run(workdir: Path, *args: str) -> str:
+    process = _cryptopredict(workdir, *args)
+    output, _ = process.communicate(timeout=STARTUP_SECONDS)
+    assert process.returncode == 0, output
+    return output
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, str]]:
+    """The demo set up and serving: (workdir, base URL, everything it printed until then)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    port = _free_port()
+    process = _cryptopredict(workdir, *DEMO, "--port", str(port))
+    base_url = f"http://127.0.0.1:{port}"
+    printed: list[str] = []
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            printed.append(line)
+            if "Uvicorn running" in line or "Application startup complete" in line:
+                break
+            assert time.monotonic() < deadline, "".join(printed)
+        assert process.poll() is None, "".join(printed)
+        yield workdir, base_url, "".join(printed)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_demo_prints_what_a_newcomer_needs(demo_run: tuple[Path, str, str]) -> None:
+    _, base_url, printed = demo_run
+    assert "training macro, sector, asset, timing" in printed
+    assert f"{base_url}/docs" in printed
+    assert "mlflow ui --backend-store-uri sqlite:///" in printed
+    assert "curl -s -X POST" in printed and "/api/v1/predictions" in printed
+    for family in ("macro_regime", "sector_rotation", "asset_price", "trade_timing"):
+        assert family in printed
+    # The history was analysed out of sample and its accuracy columns backfilled.
+    evaluated = int(printed.split("predictions: ")[1].split(" of ")[0])
+    assert evaluated > 0
+
+
+def test_running_it_again_reuses_everything(demo_run: tuple[Path, str, str]) -> None:
+    # Runs before the next test moves the market on, so there is nothing new to analyse.
+    workdir, _, _ = demo_run
+    again = _run(workdir, *DEMO, "--no-serve")
+    assert "reusing the candles" in again
+    assert "every layer has an active version; reusing them" in again
+    assert "0 new predictions" in again
+
+
+def test_a_prediction_over_http_is_evaluated_once_its_candle_arrives(
+    demo_run: tuple[Path, str, str],
+) -> None:
+    workdir, base_url, _ = demo_run
+    account = json.loads((workdir / "var" / "demo-account.json").read_text())
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        assert client.get("/docs").status_code == 200
+        login = client.post("/api/v1/auth/login", json=account)
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        made = client.post("/api/v1/predictions", headers=headers, json={"crypto": "BTC"})
+        assert made.status_code == 201, made.text
+    prediction = made.json()
+    target = datetime.fromisoformat(prediction["target_datetime"])
+
+    # A day passes: the next 24 BTC candles arrive, flat at the target price.
+    last = target - timedelta(hours=prediction["prediction_horizon"])
+    close = 101.5
+    hours = pd.date_range(last + timedelta(hours=1), target, freq="1h")
+    candles = pd.DataFrame(
+        {"timestamp": hours, "open": close, "high": close, "low": close, "close": close}
+    ).assign(volume=1.0)
+    candles.to_csv(workdir / "BTC-USD_1h.csv", index=False)
+    _run(workdir, "ingest", str(workdir / "BTC-USD_1h.csv"))
+    evaluated = _run(workdir, "evaluate", "--as-of", target.isoformat())
+    assert "evaluated" in evaluated
+
+    database = create_engine(f"sqlite:///{workdir / 'var' / 'cryptopredict.db'}")
+    with database.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT is_realized, actual_price, absolute_error FROM predictions WHERE id = :id"
+            ),
+            {"id": prediction["id"]},
+        ).one()
+    database.dispose()
+    assert row.is_realized
+    assert float(row.actual_price) == pytest.approx(close)
+    assert float(row.absolute_error) == pytest.approx(abs(prediction["predicted_price"] - close))
