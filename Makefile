@@ -14,11 +14,10 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-## The main job on the embedded default (SQLite in var/): schema, a synthetic market, a summary.
+## The main job on the embedded default (SQLite in var/): schema, a synthetic market, four
+## trained families, an evaluated out-of-sample history, then the API on 127.0.0.1:8000.
 demo: $(INSTALLED)
-	$(BIN)/cryptopredict db upgrade
-	$(BIN)/cryptopredict synth --coins 12 --days 365 --seed 7
-	$(BIN)/cryptopredict summary
+	$(BIN)/cryptopredict demo
 
 test: $(INSTALLED)
 	$(BIN)/pytest
