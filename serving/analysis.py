@@ -37,7 +37,7 @@ from db.schema import (
 )
 from models.features import MARKET_FEATURES, market_features, sector_log_returns
 from models.panel import MarketPanel
-from serving.prediction_rows import market_context, prediction_row
+from serving.prediction_rows import market_context, prediction_row, to_decimal
 from serving.predictor import MarketView, Predictor, recent
 from serving.signal_alerts import notify_watchers
 
@@ -88,7 +88,7 @@ def _write_market(
         session.add(
             MarketRegimeAnalysis(
                 regime=view.regime["regime"],
-                confidence_score=_decimal(view.regime["confidence"], 4),
+                confidence_score=to_decimal(view.regime["confidence"], 4),
                 indicators=indicators,
                 analysis_data={**view.regime, "model_version": view.versions["macro"]},
                 analysis_time=moment,
@@ -100,7 +100,7 @@ def _write_market(
     if "fear_greed" in indicators:
         session.add(
             MarketSentimentData(
-                fear_greed_index=_decimal(indicators["fear_greed"], 2),
+                fear_greed_index=to_decimal(indicators["fear_greed"], 2),
                 social_sentiment=None,  # no social data source; see README
                 sentiment_sources={"fear_greed": "price-derived proxy (models.features)"},
                 analysis_metrics=indicators,
@@ -112,9 +112,9 @@ def _write_market(
     if btc is not None and eth is not None:
         session.add(
             DominanceData(
-                btc_dominance=_decimal(btc, 2),
-                eth_dominance=_decimal(eth, 2),
-                alt_dominance=_decimal(max(0.0, 100.0 - btc - eth), 2),
+                btc_dominance=to_decimal(btc, 2),
+                eth_dominance=to_decimal(eth, 2),
+                alt_dominance=to_decimal(max(0.0, 100.0 - btc - eth), 2),
                 trend_analysis={
                     key: indicators.get(key)
                     for key in ("btc_dominance_change_168h", "eth_dominance_change_168h")
@@ -126,7 +126,7 @@ def _write_market(
     rows = [
         {
             "indicator_name": name,
-            "value": _decimal(indicators[name], 8),
+            "value": to_decimal(indicators[name], 8),
             "timeframe": name.rsplit("_", 1)[-1] if name[-1] == "h" else "1h",
             "metadata_": {"source": "models.features.market_features"},
             "timestamp": moment,
@@ -190,9 +190,9 @@ def _write_sectors(
             SectorRotationAnalysis(
                 from_sector_id=ids[weakest],
                 to_sector_id=ids[strongest],
-                rotation_strength=_decimal(min(1.0, spread / (2 * rmse)), 4),
+                rotation_strength=to_decimal(min(1.0, spread / (2 * rmse)), 4),
                 # P(strongest out-earns weakest) if each forecast errs N(0, rmse^2).
-                confidence_score=_decimal(0.5 * (1 + erf(spread / (2 * rmse))), 4),
+                confidence_score=to_decimal(0.5 * (1 + erf(spread / (2 * rmse))), 4),
                 rotation_indicators={
                     "expected_relative_return": {k: float(v) for k, v in strength.items()},
                     "model_version": view.versions["sector"],
@@ -287,7 +287,7 @@ def _write_suggestions(
                     "crypto_id": crypto_id,
                     "suggestion_type": kind,
                     "ai_layer": 3,
-                    "confidence_score": _decimal(prediction["confidence"], 4),
+                    "confidence_score": to_decimal(prediction["confidence"], 4),
                     "reasoning": {
                         "summary": _summary(kind, symbol, prediction, model.family.horizon),
                         "top_contributions": prediction["explanation"],
@@ -295,8 +295,10 @@ def _write_suggestions(
                         "model_version": model.version,
                     },
                     "context_data": market_context(view, panel, symbol),
-                    "expected_return": _decimal(np.expm1(prediction["predicted_return"]) * 100, 4),
-                    "risk_score": _decimal(_risk(prediction["volatility_level"]), 4),
+                    "expected_return": to_decimal(
+                        np.expm1(prediction["predicted_return"]) * 100, 4
+                    ),
+                    "risk_score": to_decimal(_risk(prediction["volatility_level"]), 4),
                     # The analysis hour, not the wall clock: a backfill dates its
                     # suggestions when they would have been made, and evaluation prices them.
                     "created_at": report.as_of,
@@ -331,7 +333,7 @@ def _proposals(
             current = float(held[ids[symbol]] or 0)
             if abs(weights[symbol] - current) > REBALANCE_TOLERANCE:
                 proposals.append(
-                    ("rebalance", ids[symbol], {"target_weight": _decimal(weights[symbol], 4)})
+                    ("rebalance", ids[symbol], {"target_weight": to_decimal(weights[symbol], 4)})
                 )
     return proposals
 
@@ -378,12 +380,12 @@ def _write_signals(
         {
             "crypto_id": ids[symbol],
             "signal_type": row["signal_type"],
-            "entry_price": _decimal(row["entry_price"], 8),
-            "target_price": _decimal(row["target_price"], 8),
-            "stop_loss": _decimal(row["stop_loss"], 8),
-            "confidence_score": _decimal(row["confidence"], 4),
+            "entry_price": to_decimal(row["entry_price"], 8),
+            "target_price": to_decimal(row["target_price"], 8),
+            "stop_loss": to_decimal(row["stop_loss"], 8),
+            "confidence_score": to_decimal(row["confidence"], 4),
             "risk_level": row["risk_level"],
-            "risk_reward_ratio": _decimal(row["risk_reward_ratio"], 2),
+            "risk_reward_ratio": to_decimal(row["risk_reward_ratio"], 2),
             "time_horizon_hours": horizon,
             "ai_analysis": {
                 "p_long": float(row["p_long"]),
@@ -399,7 +401,7 @@ def _write_signals(
         for symbol, row in signals.iterrows()
         # At 8 decimals a tiny ATR can round a barrier onto the entry, which the table's
         # price-order CHECK refuses: such a signal carries no usable target or stop.
-        if len({_decimal(row[k], 8) for k in ("entry_price", "target_price", "stop_loss")}) == 3
+        if len({to_decimal(row[k], 8) for k in ("entry_price", "target_price", "stop_loss")}) == 3
     ]
     if rows:
         signal_ids = session.scalars(insert(TradingSignal).returning(TradingSignal.id), rows).all()
@@ -436,11 +438,7 @@ def _finite(values: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _decimal(value: float, places: int) -> Decimal:
-    return Decimal(str(round(float(value), places)))
-
-
 def _percent(log_return: Any) -> Decimal | None:
     if log_return is None or pd.isna(log_return):
         return None
-    return _decimal(min(9999.0, float(np.expm1(log_return) * 100)), 4)
+    return to_decimal(min(9999.0, float(np.expm1(log_return) * 100)), 4)

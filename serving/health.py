@@ -23,8 +23,6 @@ from db.schema import AiModel, Cryptocurrency, PriceData, SystemHealth
 from models.families import FAMILIES
 from models.layers import LAYERS
 
-STALE_AFTER = timedelta(hours=3)
-"""Hourly candles: the newest is normally under two hours old (open time of the last hour)."""
 HEALTH_INTERVAL = timedelta(seconds=30)
 
 # Points of the 0-100 score: the API answers, the database answers, the share of layers
@@ -43,13 +41,19 @@ class Finding:
     errors: list[str]
 
 
-def check(session: Session, models: ModelLoader, app_version: str) -> SystemHealth:
-    """Run every check and add their `system_health` row to the session (not committed)."""
+def check(
+    session: Session, models: ModelLoader, app_version: str, stale_after: timedelta
+) -> SystemHealth:
+    """Run every check and add their `system_health` row to the session (not committed).
+
+    Candles older than `stale_after` count as stale: the age past which `POST /predictions`
+    refuses to forecast from them.
+    """
     started = time.perf_counter()
     moment = datetime.now(UTC)
     database = check_database(session)
     models_found = check_models(session, models)
-    data = check_data(session, moment)
+    data = check_data(session, moment, stale_after)
     score = API_POINTS + database.score + models_found.score + data.score
     row = SystemHealth(
         check_time=moment,
@@ -114,7 +118,7 @@ def check_models(session: Session, models: ModelLoader) -> Finding:
     return Finding(status, MODEL_POINTS * loaded / len(LAYERS), errors)
 
 
-def check_data(session: Session, moment: datetime) -> Finding:
+def check_data(session: Session, moment: datetime, stale_after: timedelta) -> Finding:
     """The newest candle of each active coin; one index lookup per coin, in one query."""
     newest = (
         select(func.max(PriceData.timestamp))
@@ -131,7 +135,7 @@ def check_data(session: Session, moment: datetime) -> Finding:
     stale = {
         symbol: round((moment - value).total_seconds() / 3600, 1)
         for symbol, value in newest_times.items()
-        if value is not None and moment - value > STALE_AFTER
+        if value is not None and moment - value > stale_after
     }
     fresh = len(coins) - len(without) - len(stale)
     known = [value for value in newest_times.values() if value is not None]
@@ -139,7 +143,7 @@ def check_data(session: Session, moment: datetime) -> Finding:
         "status": "no_data" if not known else _share_status(fresh, len(coins)),
         "coins": len(coins),
         "fresh": fresh,
-        "stale_after_hours": STALE_AFTER.total_seconds() / 3600,
+        "stale_after_hours": stale_after.total_seconds() / 3600,
         "stale_hours": stale,
         "without_candles": without,
         "newest_candle": max(known).isoformat() if known else None,

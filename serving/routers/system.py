@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -49,6 +50,7 @@ def get_health_monitor(request: Request) -> health.HealthMonitor:
 def system_health(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     monitor: Annotated[health.HealthMonitor, Depends(get_health_monitor)],
 ) -> HealthOut:
     """Database, models and data freshness, recorded as a `system_health` row. Open to
@@ -57,7 +59,12 @@ def system_health(
     """
 
     def run() -> HealthOut:
-        row = health.check(session, request.app.state.models, request.app.version)
+        row = health.check(
+            session,
+            request.app.state.models,
+            request.app.version,
+            timedelta(hours=settings.max_candle_age_hours),
+        )
         session.commit()
         return HealthOut.model_validate(row)
 
