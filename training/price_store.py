@@ -144,6 +144,61 @@ def _upsert_postgres(
     candles: pd.DataFrame,
     progress: ProgressCallback | None,
 ) -> UpsertCounts:
+    """Append with one binary COPY straight into price_data when the coin has no stored
+    candle in the frame's span and every value's NUMERIC is certain; otherwise stage and
+    upsert.
+
+    Either way the stored rows are the same: an append can only insert, and the encoded
+    NUMERICs are the ones the staged path's float8 -> text -> numeric cast gives.
+    """
+    cursor = connection.connection.cursor()
+    # A concurrent ingest of this coin waits here until we commit, and then sees our rows;
+    # NO KEY UPDATE leaves foreign-key checks of other writers (FOR KEY SHARE) unblocked.
+    cursor.execute("SELECT 1 FROM cryptocurrencies WHERE id = %s FOR NO KEY UPDATE", (crypto_id,))
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM price_data"
+        " WHERE crypto_id = %s AND timestamp BETWEEN %s AND %s)",
+        (crypto_id, candles["timestamp"].min(), candles["timestamp"].max()),
+    )
+    row = cursor.fetchone()
+    if row is not None and not row[0]:
+        appended = _append_postgres(connection, crypto_id, candles, progress)
+        if appended is not None:
+            return appended
+    return _upsert_staged(connection, crypto_id, candles, progress)
+
+
+def _append_postgres(
+    connection: Connection,
+    crypto_id: int,
+    candles: pd.DataFrame,
+    progress: ProgressCallback | None,
+) -> UpsertCounts | None:
+    """Binary COPY into price_data; None (nothing written) if a value's NUMERIC is not certain."""
+    chunks = []
+    for start in range(0, len(candles), COPY_CHUNK_ROWS):
+        encoded = _price_data_rows(crypto_id, candles.iloc[start : start + COPY_CHUNK_ROWS])
+        if encoded is None:
+            return None
+        chunks.append(encoded)
+    cursor = connection.connection.cursor()
+    columns = ", ".join(("crypto_id", "timestamp", *PRICE_DATA_COLUMNS))
+    with cursor.copy(f"COPY price_data ({columns}) FROM STDIN (FORMAT binary)") as copy:
+        copy.write(BINARY_COPY_HEADER)
+        for start, encoded in zip(range(0, len(candles), COPY_CHUNK_ROWS), chunks, strict=True):
+            copy.write(encoded)
+            if progress:
+                progress(min(COPY_CHUNK_ROWS, len(candles) - start))
+        copy.write(BINARY_COPY_TRAILER)
+    return UpsertCounts(inserted=len(candles))
+
+
+def _upsert_staged(
+    connection: Connection,
+    crypto_id: int,
+    candles: pd.DataFrame,
+    progress: ProgressCallback | None,
+) -> UpsertCounts:
     cursor = connection.connection.cursor()
     # float8 staging, filled by binary COPY straight from numpy; the INSERT casts through
     # text, whose shortest round-trip form is Python's repr, so NUMERIC gets the same digits
@@ -214,6 +269,150 @@ def _binary_rows(chunk: pd.DataFrame) -> bytes:
         rows[f"{name}_length"] = 8
         rows[name] = chunk[name].to_numpy(dtype=float)
     return rows.tobytes()
+
+
+# NUMERIC in binary COPY: ndigits, weight, sign, display scale, then base-10000 digits, most
+# significant first. PostgreSQL strips leading and trailing zero digits itself, so every value
+# of a column gets the same fixed width: four integer digits (values below 10**16) and the
+# fraction in whole digits. Its typmod then rounds to the column's scale, as for text input.
+NUMERIC_BASE = 10_000
+NUMERIC_INTEGER_DIGITS = 4
+NUMERIC_NEGATIVE = 0x4000
+_PRICE_DATA_TYPES = {
+    candle: PriceData.__table__.c[column].type
+    for candle, column in zip(CANDLE_COLUMNS, PRICE_DATA_COLUMNS, strict=True)
+}
+_NUMERIC_SCALES = {
+    candle: int(getattr(kind, "scale", None) or 0) for candle, kind in _PRICE_DATA_TYPES.items()
+}
+_FRACTION_DIGITS = {candle: -(-scale // 4) for candle, scale in _NUMERIC_SCALES.items()}
+
+
+def _numeric_dtype(fraction_digits: int) -> list[tuple[str, str] | tuple[str, str, int]]:
+    return [
+        ("length", ">i4"),
+        ("ndigits", ">i2"),
+        ("weight", ">i2"),
+        ("sign", ">u2"),
+        ("dscale", ">i2"),
+        ("digits", ">i2", NUMERIC_INTEGER_DIGITS + fraction_digits),
+    ]
+
+
+_APPEND_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("crypto_id_length", ">i4"),
+        ("crypto_id", ">i4"),
+        ("timestamp_length", ">i4"),
+        ("timestamp", ">i8"),
+    ]
+    + [(name, np.dtype(_numeric_dtype(_FRACTION_DIGITS[name]))) for name in CANDLE_COLUMNS]
+)
+
+_FIELD_OFFSETS = {name: int(field[1]) for name, field in (_APPEND_ROW.fields or {}).items()}
+
+
+EXTRA_PLACES = 4  # decimals beyond a column's scale that the append path still rounds itself
+
+
+def decimal_units(values: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each float's magnitude rounded to `scale` decimal places, as an integer part and a
+    fraction in 10**-scale units, and whether that is certain to be what the staged path
+    stores.
+
+    The staged path prints the float's shortest round-trip decimal (PostgreSQL's float8
+    output, Python's `repr`) and NUMERIC rounds that to `scale` places, half away from zero.
+    Two ways to be certain of the result without printing:
+
+    - that decimal lies within half a float spacing of the float, and `magnitude * 10**scale`
+      is off by at most half of its own spacing; when the scaled float is further than both
+      errors from a half unit, rounding it gives the same units;
+    - a decimal with `p` places, `k * 10**-p`, converts to the float (`k / 10**p == value`)
+      and the float's spacing is below half of `10**-p`: it is then the only decimal of at
+      most `p` places near the float, so it is the shortest one, and `k` is rounded to
+      `scale` places in integers (this settles exact ties such as 0.123456785).
+
+    Returns (integer, fraction, certain); NaN, infinities and what neither way settles
+    (values near 2**53 units and beyond, more than `scale + EXTRA_PLACES` places) are not
+    certain.
+    """
+    magnitude = np.abs(values)
+    integer = np.zeros(len(values), dtype=np.int64)
+    fraction = np.zeros(len(values), dtype=np.int64)
+    unit = 10**scale
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(magnitude)
+        spacing = np.spacing(magnitude)
+        scaled = magnitude * float(unit)
+        error = np.spacing(scaled) + unit * spacing  # twice the bound, for margin
+        certain = finite & (scaled < 2.0**53) & (np.abs(scaled - np.floor(scaled) - 0.5) > error)
+        # Below 2**53 these are exact integers (each test bounds them).
+        integer[certain], fraction[certain] = np.divmod(
+            np.rint(scaled[certain]).astype(np.int64), unit
+        )
+        for places in range(scale + EXTRA_PLACES, -1, -1):
+            step = 10.0**places
+            candidate = np.rint(magnitude * step)
+            exact = ~certain & finite & (spacing < 0.5 / step) & (candidate / step == magnitude)
+            whole, part = np.divmod(candidate[exact].astype(np.int64), 10**places)
+            if places > scale:
+                shift = 10 ** (places - scale)
+                part = (part + shift // 2) // shift  # half away from zero, on the magnitude
+                carry = part // unit
+                whole, part = whole + carry, part - carry * unit
+            else:
+                part = part * 10 ** (scale - places)
+            integer[exact], fraction[exact] = whole, part
+            certain |= exact
+    return integer, fraction, certain
+
+
+def _price_data_rows(crypto_id: int, chunk: pd.DataFrame) -> bytes | None:
+    """Binary COPY tuples of price_data (crypto_id, timestamp, the six NUMERICs); None when
+    a value's rounding is not certain (see `decimal_units`). NaN becomes NULL."""
+    rows = np.zeros(len(chunk), dtype=_APPEND_ROW)
+    rows["fields"] = 2 + len(CANDLE_COLUMNS)
+    rows["crypto_id_length"] = 4
+    rows["crypto_id"] = crypto_id
+    rows["timestamp_length"] = 8
+    moments = chunk["timestamp"].dt.tz_convert("UTC")
+    rows["timestamp"] = (moments - POSTGRES_EPOCH) // pd.Timedelta(microseconds=1)
+    nulls = {}
+    for name in CANDLE_COLUMNS:
+        values = chunk[name].to_numpy(dtype=float)
+        missing = np.isnan(values)
+        scale = _NUMERIC_SCALES[name]
+        integer, fraction, certain = decimal_units(values, scale)
+        if not np.all(certain | missing) or np.any(integer >= NUMERIC_BASE**NUMERIC_INTEGER_DIGITS):
+            return None
+        field = rows[name]
+        fraction_digits = _FRACTION_DIGITS[name]
+        field["length"] = np.where(missing, -1, _APPEND_ROW[name].itemsize - 4)
+        field["ndigits"] = NUMERIC_INTEGER_DIGITS + fraction_digits
+        field["weight"] = NUMERIC_INTEGER_DIGITS - 1
+        field["sign"] = np.where(values < 0, NUMERIC_NEGATIVE, 0)
+        field["dscale"] = scale
+        fraction = fraction * 10 ** (4 * fraction_digits - scale)
+        digits = field["digits"]
+        for position in range(NUMERIC_INTEGER_DIGITS + fraction_digits):
+            if position < NUMERIC_INTEGER_DIGITS:
+                power = NUMERIC_INTEGER_DIGITS - 1 - position
+                digits[:, position] = integer // NUMERIC_BASE**power % NUMERIC_BASE
+            else:
+                power = NUMERIC_INTEGER_DIGITS + fraction_digits - 1 - position
+                digits[:, position] = fraction // NUMERIC_BASE**power % NUMERIC_BASE
+        if missing.any():
+            nulls[name] = missing
+    if not nulls:
+        return rows.tobytes()
+    # A NULL field is its length (-1) alone: drop the payload bytes of each missing value.
+    keep = np.ones((len(rows), _APPEND_ROW.itemsize), dtype=bool)
+    for name, missing in nulls.items():
+        start = _FIELD_OFFSETS[name] + 4
+        end = _FIELD_OFFSETS[name] + _APPEND_ROW[name].itemsize
+        keep[np.ix_(missing, np.arange(start, end))] = False
+    return rows.view(np.uint8).reshape(len(rows), _APPEND_ROW.itemsize)[keep].tobytes()
 
 
 # SQLAlchemy's own storage format for DateTime on SQLite; the upsert key must match it exactly.
