@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, text
 
 from db.schema import Cryptocurrency, PriceData
-from training import price_store
 from training.ingest import IngestRejected, ingest
 
 HEADER = "timestamp,open,high,low,close,volume"
@@ -209,123 +206,3 @@ def test_two_files_for_one_coin_are_refused_and_nothing_is_written(
         ingest(engine, tmp_path)
 
     assert candle_count(engine) == 0
-
-
-# Digits that float8 round-trips but that a naive encoding could lose: tiny and large
-# prices, a price just below 2**25 with all eight places, a volume beyond 10**12 with a
-# fraction, a zero volume. `market_cap` is missing on the first row (NULL).
-EXACT_ROWS = [
-    "2024-01-01T00:00:00Z,0.00001234,0.00001299,0.00001201,0.0000125,1234567890123.45,",
-    "2024-01-01T01:00:00Z,12345.6789,12400.5,12300.25,12399.99999999,0,987654321098.76",
-    "2024-01-01T02:00:00Z,33554431.12345678,33554431.12345679,33554430.5,33554431,7.5,1",
-]
-EXACT_HEADER = HEADER + ",market_cap"
-
-
-def stored_text(engine: Engine, symbol: str) -> list[tuple[str, ...]]:
-    """Each stored candle as PostgreSQL prints its NUMERICs."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT p.open_price::text, p.high_price::text, p.low_price::text,"
-                " p.close_price::text, p.volume::text, coalesce(p.market_cap::text, 'NULL')"
-                " FROM price_data p JOIN cryptocurrencies c ON c.id = p.crypto_id"
-                " WHERE c.symbol = :symbol ORDER BY p.timestamp"
-            ),
-            {"symbol": symbol},
-        ).all()
-    return [tuple(row) for row in rows]
-
-
-def csv_digits(rows: list[str]) -> list[tuple[str, ...]]:
-    """What NUMERIC(20,8) / (30,8) / (30,2) make of the CSV's own digits."""
-    scales = (8, 8, 8, 8, 8, 2)
-    return [
-        tuple(
-            "NULL" if value == "" else f"{Decimal(value).quantize(Decimal(1).scaleb(-scale)):f}"
-            for value, scale in zip(row.split(",")[1:], scales, strict=True)
-        )
-        for row in rows
-    ]
-
-
-@pytest.fixture
-def appends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What each attempt of the append path did: "append", or "refused" (staged instead)."""
-    attempts: list[str] = []
-    append = price_store._append_postgres
-
-    def spy(*args: object) -> object:
-        appended = append(*args)  # type: ignore[arg-type]
-        attempts.append("append" if appended is not None else "refused")
-        return appended
-
-    monkeypatch.setattr(price_store, "_append_postgres", spy)
-    return attempts
-
-
-@pytest.mark.postgres
-def test_appending_and_upserting_store_the_csv_digits_alike(
-    pg_engine: Engine, tmp_path: Path, appends: list[str]
-) -> None:
-    """ADA has nothing stored: one binary COPY straight into price_data. DOT has a candle
-    in the file's span: staging table and INSERT ... ON CONFLICT. Both keep the CSV digits."""
-    ingest(pg_engine, write(tmp_path / "ADA-USDT_1h.csv", EXACT_ROWS, EXACT_HEADER))
-    ingest(pg_engine, write(tmp_path / "DOT-USDT_1h.csv", EXACT_ROWS[:2], EXACT_HEADER))
-    ingest(pg_engine, write(tmp_path / "DOT-USDT_1h.csv", EXACT_ROWS, EXACT_HEADER))
-
-    assert appends == ["append", "append"]  # the third ingest found DOT's candles: staged
-    assert stored_text(pg_engine, "ADA") == csv_digits(EXACT_ROWS)
-    assert stored_text(pg_engine, "DOT") == stored_text(pg_engine, "ADA")
-
-
-@pytest.mark.postgres
-def test_values_beyond_the_column_scale_are_rounded_as_numeric_rounds_text(
-    pg_engine: Engine, tmp_path: Path, appends: list[str]
-) -> None:
-    """Nine places, appended: 0.123456785 is a tie, rounded half away from zero as NUMERIC
-    rounds the staged path's text; 0.123456781 rounds down. A volume whose float cannot say
-    which decimal it came from (12345678901234.123) takes the staged path."""
-    rows = [
-        "2024-01-01T00:00:00Z,0.123456785,0.2,0.1,0.15,1",
-        "2024-01-01T01:00:00Z,0.123456781,1,0.1,1,1",
-    ]
-    ingest(pg_engine, write(tmp_path / "XLM-USDT_1h.csv", rows))
-    rows = [
-        "2024-01-01T00:00:00Z,1,1,1,1,12345678901234.123",
-        "2024-01-01T01:00:00Z,1,1,1,1,1",
-    ]
-    staged = ingest(pg_engine, write(tmp_path / "XTZ-USDT_1h.csv", rows))
-
-    assert appends == ["append", "refused"]
-    assert [row[0] for row in stored_text(pg_engine, "XLM")] == ["0.12345679", "0.12345678"]
-    assert staged.totals.inserted == 2
-    assert stored_text(pg_engine, "XTZ")[0][4] == "12345678901234.12300000"
-
-
-def test_decimal_units_agree_with_rounding_the_shortest_repr() -> None:
-    """Against Decimal(repr(x)) rounded half away from zero, as the staged path stores it,
-    on CSV-like values: up to 10 significant digits (the synthetic market's format), up to
-    12 decimal places, magnitudes from 1e-9 to 1e15."""
-    rng = np.random.default_rng(7)
-    mantissas = rng.integers(1, 10**10, size=20_000)
-    exponents = rng.integers(-18, 6, size=20_000)
-    values = np.array(
-        [float(f"{m}e{e}") for m, e in zip(mantissas, exponents, strict=True)]
-        + [float(f"{i}.{j:012d}") for i, j in zip(range(5000), range(5000), strict=True)]
-    )
-    for scale in (8, 2):
-        integer, fraction, certain = price_store.decimal_units(values, scale)
-        unit = Decimal(1).scaleb(-scale)
-        for value, whole, part, sure in zip(values, integer, fraction, certain, strict=True):
-            if sure:
-                expected = Decimal(repr(float(value))).quantize(unit, rounding=ROUND_HALF_UP)
-                assert Decimal(int(whole)) + Decimal(int(part)) * unit == expected, value
-        assert certain.mean() > 0.95
-    ties = np.array([0.123456785, 0.5e-8, 1.000000015, 0.000000025])
-    integer, fraction, certain = price_store.decimal_units(ties, 8)
-    assert certain.all()
-    assert fraction.tolist() == [12345679, 1, 2, 3]
-    assert integer.tolist() == [0, 0, 1, 0]
-    unsure = np.array([12345678901234.123, 2.0**60 + 0.5, np.nan, np.inf])
-    assert not price_store.decimal_units(unsure, 8)[2].any()
