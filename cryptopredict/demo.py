@@ -93,6 +93,7 @@ def ensure_models(
     artifact_root: Path,
     train_until: datetime,
     report: Report,
+    settings: TrainSettings | None = None,
 ) -> list[TrainOutcome]:
     """Train the layers that have no active version, on candles up to `train_until`."""
     missing = [layer for layer in LAYERS if layer not in active_layers(engine)]
@@ -107,7 +108,7 @@ def ensure_models(
         artifact_root,
         panel,
         missing,
-        TrainSettings(),
+        settings or TrainSettings(),
         progress=lambda message: report(f"  {message}"),
     )
 

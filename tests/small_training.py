@@ -6,21 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from training.train import TrainSettings
+from training.presets import QUICK
 
 LAYERS = ["macro", "sector", "asset", "timing"]
-SETTINGS = TrainSettings(
-    horizons={"macro": 48, "sector": 48, "asset": 24, "timing": 12},
-    params={
-        "macro": {"n_estimators": 40},
-        "sector": {"n_estimators": 40},
-        "asset": {"n_estimators": 40},
-        "timing": {"lookback": 12, "stride": 4, "sequence": {"max_epochs": 3}},
-    },
-    n_folds=3,
-    test_fraction=0.4,
-    min_train_hours=24 * 20,
-)
+SETTINGS = QUICK
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ from cryptopredict.demo import (
     analysis_hours,
     backfill_analyses,
     ensure_market,
+    ensure_models,
     realized_count,
 )
 from db.engine import make_engine
-from small_training import LAYERS, SETTINGS
+from small_training import SETTINGS
 from training.datasets import load_panel
 from training.evaluate import evaluate
 from training.tracking import configure_tracking
@@ -66,10 +67,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) ->
     try:
         last = ensure_market(engine, MARKET, lambda _: None)
         cut_off = last - timedelta(days=BACKFILL_DAYS)
-        # ensure_models trains with the default settings; tests need the small ones.
         artifacts = data_dir / "mlartifacts"
         client = configure_tracking(env["MLFLOW_TRACKING_URI"], artifacts)
-        train_layers(engine, client, artifacts, load_panel(engine, until=cut_off), LAYERS, SETTINGS)
+        ensure_models(engine, client, artifacts, cut_off, lambda _: None, SETTINGS)
         hours = analysis_hours(cut_off, last, STEP_HOURS)
         half = len(hours) // 2
         backfill_analyses(engine, hours[:half], lambda _: None)
