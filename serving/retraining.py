@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from cryptopredict.settings import Settings
 from db.schema import AiModel
 from serving.errors import Conflict
 from training import registry
+from training.registry import process_alive
 
 JobState = Literal["running", "succeeded", "failed", "lost"]
 LOG_TAIL_CHARS = 4000
@@ -176,17 +176,15 @@ def start_retrain(session: Session, retrainer: Retrainer, model: AiModel, user_i
                 f"a {layer} retraining is already running (job {running[0].id})",
                 job_id=running[0].id,
             )
+        registry.reap_abandoned(session, layer)
         training = session.scalars(
             select(AiModel).where(AiModel.model_type == layer, AiModel.status == "training")
-        ).all()
-        for row in training:
-            if _abandoned(row):
-                registry.mark_failed(session, row, "its training process is gone")
-            else:
-                raise Conflict(
-                    f"{row.name} is already training (ai_models row {row.id})", model_id=row.id
-                )
-        session.flush()
+        ).first()
+        if training is not None:
+            raise Conflict(
+                f"{training.name} is already training (ai_models row {training.id})",
+                model_id=training.id,
+            )
         return retrainer.start(layer, user_id)
 
 
@@ -200,27 +198,6 @@ def rows_of(session: Session, job: Job) -> list[AiModel]:
         .order_by(AiModel.id)
     ).all()
     return [row for row in candidates if (row.configuration or {}).get("pid") == job.trainer_pid]
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _abandoned(row: AiModel) -> bool:
-    """A `training` row whose trainer ran on this host and no longer exists."""
-    configuration = row.configuration or {}
-    pid = configuration.get("pid")
-    return (
-        isinstance(pid, int)
-        and configuration.get("host") == platform.node()
-        and not process_alive(pid)
-    )
 
 
 def _request_part(job: Job) -> dict[str, Any]:

@@ -2,15 +2,20 @@
 
 MLflow's Model Registry holds the artifacts; this table says which version serves. A row is
 `training` while its run is in progress, then `inactive` or `active` (or `error` if the run
-failed). At most one version of a name is active (a partial unique index enforces it), and
+failed). A trainer killed outright (SIGKILL, OOM, power) cannot mark its own row: its host and
+pid are in the row's configuration, and `reap_abandoned` marks such rows `error` once that
+process is gone. At most one version of a name is active (a partial unique index enforces it), and
 every activation is stamped into the row's configuration, so a rollback knows what served
 before.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,6 +25,9 @@ from db.schema import AiModel
 from training.live_metrics import LIVE_SUMS_KEY, LiveSums
 
 ACTIVATIONS_KEY = "activations"
+ABANDONED = "its training process is gone"
+# A process that started this long after its row's `started_at` is a reused pid.
+START_SLACK = timedelta(seconds=2)
 
 
 class RegistryError(ValueError):
@@ -62,6 +70,81 @@ def finish_training(
 def mark_failed(session: Session, row: AiModel, error: str) -> None:
     row.status = "error"
     row.health_status = {"error": error, "failed_at": datetime.now(UTC).isoformat()}
+
+
+def reap_abandoned(session: Session, model_type: str | None = None) -> list[AiModel]:
+    """Mark `error` every `training` row (of `model_type`, or all) whose trainer is gone.
+
+    Only rows whose trainer ran on this host can be judged (configuration `host` and `pid`,
+    written by `training.train.run_configuration`); a row from another host stays as it is.
+    A live process that started after the row's `started_at` is another program that reused
+    the pid, so the trainer is gone as well. Returns the rows marked; the caller commits.
+    """
+    query = select(AiModel).where(AiModel.status == "training")
+    if model_type is not None:
+        query = query.where(AiModel.model_type == model_type)
+    reaped = [row for row in session.scalars(query) if trainer_gone(row.configuration or {})]
+    for row in reaped:
+        mark_failed(session, row, ABANDONED)
+    session.flush()
+    return reaped
+
+
+def trainer_gone(configuration: dict[str, Any]) -> bool:
+    """True when the configuration names a trainer on this host that no longer runs."""
+    pid = configuration.get("pid")
+    if not isinstance(pid, int) or configuration.get("host") != platform.node():
+        return False
+    if not process_alive(pid):
+        return True
+    started = process_started(pid)
+    recorded = _parse_time(configuration.get("started_at"))
+    return started is not None and recorded is not None and started > recorded + START_SLACK
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited; only its parent has not collected the exit status yet.
+    return _proc_stat(pid)[:1] != ["Z"]
+
+
+def process_started(pid: int) -> datetime | None:
+    """When process `pid` started (Linux /proc), or None where that cannot be read."""
+    fields = _proc_stat(pid)
+    try:
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        ticks = int(fields[19])
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first); [] if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def active_version(session: Session, name: str) -> AiModel | None:

@@ -139,6 +139,7 @@ def train_layers(
     if unknown:
         raise ValueError(f"unknown layers: {', '.join(unknown)}; known: {', '.join(LAYER_ORDER)}")
     ordered = [layer for layer in LAYER_ORDER if layer in layers]
+    reap_abandoned_runs(engine)
     upstream = upstream_views(panel, ordered[0], settings, progress)
     outcomes = []
     for layer in ordered:
@@ -150,6 +151,15 @@ def train_layers(
         outcomes.append(outcome)
         upstream = extend_upstream(upstream, layer, result)
     return outcomes
+
+
+def reap_abandoned_runs(engine: Engine) -> list[str]:
+    """Mark `error` the `training` rows of trainers on this host that died without a word."""
+    with Session(engine) as session, session.begin():
+        reaped = [f"{row.name} (row {row.id})" for row in registry.reap_abandoned(session)]
+    for name in reaped:
+        log.warning("training run of %s was abandoned (its process is gone): marked error", name)
+    return reaped
 
 
 def train_family(

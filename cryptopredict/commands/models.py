@@ -104,7 +104,9 @@ def _utc(moment: datetime | None) -> datetime | None:
 def list_models() -> None:
     """Every registered version with its status and validation metric beside the baseline."""
     engine = migrated_engine()
-    with Session(engine) as session:
+    with Session(engine) as session, session.begin():
+        # A run whose trainer died shows as `error`, not as `training` for ever.
+        registry.reap_abandoned(session)
         rows = registry.list_models(session)
         table = Table("name", "version", "type", "status", "metric", "model", "baseline", "trained")
         for row in rows:
