@@ -8,10 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from cryptopredict.settings import Settings, get_settings
 from db.engine import make_engine, session_factory
 from serving.errors import ApiError
+from serving.forecasts import ForecastCache
 from serving.models_cache import ActiveModels
 from serving.routers import ROUTERS
 from training.tracking import configure_tracking
@@ -32,7 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    app.state.models = ActiveModels(engine)
+    # Model and panel lookups do not take from the request pool: a request holds one of its
+    # connections and must never wait for a second one (16 requests at once deadlocked it
+    # until the pool timed out). Unpooled, they keep no connection open between uses.
+    app.state.lookups = make_engine(settings.resolved_database_url, poolclass=NullPool)
+    app.state.models = ActiveModels(app.state.lookups)
+    app.state.forecasts = ForecastCache(app.state.lookups)
     # Active versions load their artifacts from the tracking store training wrote to.
     configure_tracking(settings.resolved_mlflow_tracking_uri, settings.artifact_root)
     if settings.cors_origins:

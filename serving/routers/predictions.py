@@ -165,7 +165,7 @@ def _create(
         _check_watchlist(session, caller, body.watchlist_id)
     ids = forecast(
         session,
-        request.app.state.engine,
+        request.app.state.forecasts,
         Predictor(request.app.state.models),
         coins,
         horizon_hours=body.horizon_hours,
