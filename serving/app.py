@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from cryptopredict.settings import Settings, get_settings
@@ -16,16 +16,33 @@ from serving.errors import ApiError
 from serving.forecasts import ForecastCache
 from serving.models_cache import ActiveModels
 from serving.routers import ROUTERS
+from serving.schemas.common import ErrorOut
 from training.tracking import configure_tracking
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 
+# The error contract, documented on every route: an `ErrorOut` body with one of these codes.
+ERRORS = {
+    400: "The body is not valid JSON.",
+    401: "No token, or an invalid, expired or revoked one; at login, wrong credentials.",
+    403: "The caller's role, or the row's owner, does not allow it.",
+    404: "The row named in the path, query or body does not exist.",
+    409: "The current state refuses it: a limit, a duplicate, a stale or closed row.",
+    422: "Invalid input: FastAPI's list of fields, or the rule the input breaks.",
+    429: "Too many failed logins: the account is locked for a while.",
+    503: "The database or the active model is unavailable; retry shortly.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut, "description": description} for code, description in ERRORS.items()
+}
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """An app bound to the database `settings` name (default: the environment's)."""
     settings = settings or get_settings()
-    engine = make_engine(settings.resolved_database_url)
+    # Statement parameters (token digests, emails) stay out of logs and error messages.
+    engine = make_engine(settings.resolved_database_url, hide_parameters=True)
     app = FastAPI(
         title="CryptoPredict",
         version="0.1.0",
@@ -50,9 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(DBAPIError, _database_error)
     return app
 
@@ -72,6 +90,15 @@ async def _database_down(_request: Request, error: Exception) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "5"},
     )
+
+
+async def _out_of_range(request: Request, error: Exception) -> JSONResponse:
+    """A value PostgreSQL cannot store (an id past its integer column, a NUL character in
+    text) came from the client: 422, not 500."""
+    assert isinstance(error, DataError)
+    log.info("unstorable value on %s %s: %s", request.method, request.url.path, error.orig)
+    detail = "a value cannot be stored: out of range for its column, or a NUL character"
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

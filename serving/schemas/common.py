@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,3 +24,23 @@ class Page(BaseModel, Generic[Item]):
 
 class Message(BaseModel):
     detail: str
+
+
+class ValidationIssue(BaseModel):
+    """One invalid field, as FastAPI reports it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a one-line message (some add fields naming what conflicted), or
+    FastAPI's list of invalid fields when the request does not match the schema (422)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str | list[ValidationIssue]
