@@ -153,7 +153,7 @@ def index_weights(panel: MarketPanel) -> pd.DataFrame:
 
 def index_log_returns(panel: MarketPanel) -> pd.Series:
     """Hourly log return of the cap-weighted index of all coins (see `_weighted_log_return`)."""
-    hourly = _weighted_log_return(np.expm1(log_returns(panel, 1)), index_weights(panel))
+    hourly = _weighted_log_return(log_returns(panel, 1), index_weights(panel))
     return hourly.rename("index_log_return")
 
 
@@ -165,9 +165,9 @@ def sector_members(panel: MarketPanel) -> dict[str, list[str]]:
 
 def sector_log_returns(panel: MarketPanel) -> pd.DataFrame:
     """Hourly log return of each sector's cap-weighted index; one column per sector."""
-    simple = np.expm1(log_returns(panel, 1))
+    hourly = log_returns(panel, 1)
     weights = index_weights(panel)
-    return _by_sector(panel, lambda coins: _weighted_log_return(simple[coins], weights[coins]))
+    return _by_sector(panel, lambda coins: _weighted_log_return(hourly[coins], weights[coins]))
 
 
 def stack_wide(frames: Mapping[str, pd.DataFrame], level: str) -> pd.DataFrame:
@@ -332,15 +332,24 @@ def _zscore(data: Frame, window: int) -> Frame:
     return _divide(data - rolling.mean(), rolling.std())
 
 
-def _weighted_log_return(simple: pd.DataFrame, weights: pd.DataFrame) -> pd.Series:
+def _weighted_log_return(log_return: pd.DataFrame, weights: pd.DataFrame) -> pd.Series:
     """log(1 + sum_i w_i R_i / sum_i w_i) per hour: the log return of a cap-weighted index.
 
-    w_i is coin i's weight known at the previous hour, R_i its simple return over this
-    hour; coins lacking either drop out and the rest are renormalised. NaN when none has
-    both.
+    w_i is coin i's weight known at the previous hour, R_i = exp(r_i) - 1 its simple return
+    over this hour; coins lacking either drop out and the rest are renormalised. NaN when
+    none has both.
+
+    log1p of the weighted simple return keeps the digits of small moves. Near a total loss
+    (a log return below about -37) R_i rounds to -1 and log1p would give -inf, so there the
+    index return is taken from the price relatives exp(r_i) instead, shifted by the largest
+    r_i so that they cannot underflow.
     """
-    lagged = weights.shift(1).where(simple.notna())
-    return np.log1p(_divide((lagged * simple).sum(axis=1), lagged.sum(axis=1)))
+    lagged = weights.shift(1).where(log_return.notna())
+    total = lagged.sum(axis=1)
+    simple = _divide((lagged * np.expm1(log_return)).sum(axis=1), total)
+    shift = log_return.where(lagged > 0).max(axis=1)
+    relative = _divide((lagged * np.exp(log_return.sub(shift, axis=0))).sum(axis=1), total)
+    return np.log1p(simple.where(simple > -0.5)).fillna(shift + np.log(relative))
 
 
 def _share(condition: pd.DataFrame, known: pd.DataFrame) -> pd.Series:

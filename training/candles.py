@@ -250,8 +250,8 @@ def _match_columns(found: Iterable[object], wanted: Sequence[str]) -> dict[str, 
 def _read_rows(path: Path) -> pd.DataFrame:
     """The file's data rows under canonical column names.
 
-    Timestamps are numbers when the whole column parsed as numbers, else stripped
-    text (NaN when empty).
+    A column is numbers when all of it parsed as numbers, else stripped text (NaN when
+    empty).
 
     The frame is indexed by data row (0 is line 2). Blank lines are dropped but keep
     their place, so index + 2 stays the line number.
@@ -274,11 +274,15 @@ def _read_rows(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, BadGzipFile, zlib.error, EOFError) as error:
         raise CandleFileError(path, f"cannot read the file as CSV: {error}") from error
     frame = frame.rename(columns={actual: name for name, actual in columns.items()})
+    # Empty fields of text columns are missing. pandas reads a blank line's fields as NaN,
+    # except in a text column that also holds an integer beyond 64 bits, where it gives '';
+    # without this, such a blank line would be reported as a bad row.
+    for name in frame.columns:
+        if not _holds_numbers(frame[name]):
+            frame[name] = _clean_text(frame[name])
     frame = frame.dropna(how="all")
     if frame.empty:
         raise CandleFileError(path, "the file has a header but no data rows")
-    if not _holds_numbers(frame["timestamp"]):
-        frame["timestamp"] = _clean_text(frame["timestamp"])
     return frame
 
 
