@@ -134,7 +134,8 @@ def upsert_candles(
         counts = _upsert_postgres(connection, crypto_id, candles, progress)
     else:
         counts = _upsert_sqlite(connection, crypto_id, candles, progress)
-    _refresh_latest_quote(connection, crypto_id)
+    if counts.inserted or counts.updated:  # an unchanged re-ingest leaves the coin untouched
+        _refresh_latest_quote(connection, crypto_id)
     return counts
 
 

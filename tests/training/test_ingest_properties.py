@@ -41,9 +41,6 @@ EXAMPLE_SETTINGS = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-# A reload that changes no candle still stamps the coin's row with the time of the load
-# (price_store._refresh_latest_quote); everything else must stay as it was.
-VOLATILE_COLUMNS = ("last_data_update", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -158,10 +155,8 @@ def snapshot(engine: Engine) -> tuple[list[tuple[object, ...]], list[tuple[objec
         candles = connection.execute(
             text("SELECT * FROM price_data ORDER BY crypto_id, timestamp")
         ).all()
-        result = connection.execute(text("SELECT * FROM cryptocurrencies ORDER BY id"))
-        keep = [i for i, name in enumerate(result.keys()) if name not in VOLATILE_COLUMNS]
-        coins = [tuple(row[i] for i in keep) for row in result.all()]
-    return [tuple(row) for row in candles], coins
+        coins = connection.execute(text("SELECT * FROM cryptocurrencies ORDER BY id")).all()
+    return [tuple(row) for row in candles], [tuple(row) for row in coins]
 
 
 def stored_candles(engine: Engine, symbol: str) -> list[tuple[int, tuple[float | None, ...]]]:
