@@ -359,7 +359,7 @@ def _log_figures(family: ModelFamily, result: ValidationResult) -> None:
         figures["feature_importance.png"] = feature_importance_figure(
             importance, f"{family.name}: feature importance"
         )
-    curves = _reliability_curves(result.calibration)
+    curves = reliability_curves(result.calibration)
     if curves:
         figures["calibration.png"] = reliability_figure(curves, f"{family.name}: calibration")
     for name, figure in figures.items():
@@ -367,7 +367,7 @@ def _log_figures(family: ModelFamily, result: ValidationResult) -> None:
         plt.close(figure)
 
 
-def _reliability_curves(calibration: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def reliability_curves(calibration: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Find every {'bins': [...]} in a calibration report, labelled by its path."""
     curves: dict[str, list[dict[str, Any]]] = {}
 
