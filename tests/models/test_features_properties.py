@@ -5,7 +5,7 @@ and outages, flat prices, zero volume, a single coin, coins listed late, with or
 market caps, sudden crashes and spikes) every feature is finite or NaN, and a feature at
 hour t is bit-for-bit the same whatever is done to the candles after t.
 
-Examples are derandomised; see docs/reliability/property-tests.md.
+Examples are derandomised; see docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ loads and equals the model's hourly candles, or it is refused with a `CandleFile
 names exactly the lines the model calls bad. Arbitrary text and bytes must end in one of the
 two as well, never in another exception.
 
-Examples are derandomised, so a run is reproducible; see docs/reliability/property-tests.md.
+Examples are derandomised, so a run is reproducible; see docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the database held before and in whichever order the files are read.
 
 SQLite examples each get a copy of the migrated template; the PostgreSQL examples share one
 throwaway database per module, emptied before each example. Examples are derandomised; see
-docs/reliability/property-tests.md.
+docs/reliability.md.
 """
 
 from __future__ import annotations
