@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from cryptopredict.settings import Settings
-from db.schema import Cryptocurrency, Prediction, Watchlist
+from db.schema import Cryptocurrency, Prediction
 from serving.deps import AppSettings, Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Forbidden, NotFound, Unprocessable
 from serving.forecasts import forecast
@@ -25,6 +25,7 @@ from serving.schemas.predictions import (
     PredictionRequest,
     PredictionUpdate,
 )
+from serving.watchlist_changes import readable_watchlist
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
@@ -162,7 +163,7 @@ def _create(
     if duplicates:
         raise Unprocessable(f"each crypto once per batch: {', '.join(sorted(duplicates))}")
     if body.watchlist_id is not None:
-        _check_watchlist(session, caller, body.watchlist_id)
+        readable_watchlist(session, caller, body.watchlist_id)
     ids = forecast(
         session,
         request.app.state.forecasts,
@@ -205,14 +206,6 @@ def _readable(session: Session, caller: Caller, prediction_id: int) -> Predictio
     if not (caller.is_admin or prediction.user_id is None or caller.owns(prediction.user_id)):
         raise Forbidden(f"prediction {prediction_id} belongs to another user")
     return prediction
-
-
-def _check_watchlist(session: Session, caller: Caller, watchlist_id: int) -> None:
-    watchlist = session.get(Watchlist, watchlist_id)
-    if watchlist is None:
-        raise NotFound(f"watchlist {watchlist_id} not found")
-    if watchlist.type != "default" and not (caller.is_admin or caller.owns(watchlist.user_id)):
-        raise Forbidden(f"watchlist {watchlist_id} belongs to another user")
 
 
 def _symbol(session: Session, prediction: Prediction) -> str | None:
