@@ -32,7 +32,7 @@ from cryptopredict.settings import Settings
 from db.schema import AiModel
 from serving.errors import Conflict
 from training import registry
-from training.registry import process_alive
+from training.processes import parse_time, process_alive
 
 JobState = Literal["running", "succeeded", "failed", "lost"]
 LOG_TAIL_CHARS = 4000
@@ -126,7 +126,7 @@ class Retrainer:
             supervisor_pid=stored["supervisor_pid"],
             trainer_pid=status.get("pid"),
             exit_code=status.get("exit_code"),
-            finished_at=_parse_time(status.get("finished_at")),
+            finished_at=parse_time(status.get("finished_at")),
         )
 
     def running(self, layer: str) -> list[Job]:
@@ -217,10 +217,6 @@ def _write_json(path: Path, content: dict[str, Any]) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def supervise(status_path: Path, log_path: Path, command: Sequence[str]) -> int:

@@ -33,6 +33,7 @@ from small_training import SETTINGS
 from training import registry
 from training.datasets import load_panel
 from training.ingest import ingest, write_candles
+from training.processes import proc_stat
 from training.synthetic import generate_market, write_csv
 from training.tracking import configure_tracking
 from training.train import train_layers
@@ -102,7 +103,7 @@ def test_reap_abandoned_marks_only_trainers_gone_from_this_host(sqlite_url: str)
     finished.wait()
     # Exited but not yet collected by its parent: a zombie is not a running trainer.
     zombie = subprocess.Popen(["true"])
-    while registry._proc_stat(zombie.pid)[:1] != ["Z"]:
+    while proc_stat(zombie.pid)[:1] != ["Z"]:
         time.sleep(POLL_S)
     rows = {
         "dead": _training_row(engine, {"host": host, "pid": finished.pid}),

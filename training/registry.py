@@ -11,11 +11,9 @@ before.
 
 from __future__ import annotations
 
-import os
 import platform
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from db.schema import AiModel
 from training.live_metrics import LIVE_SUMS_KEY, LiveSums
+from training.processes import parse_time, process_alive, process_started
 
 ACTIVATIONS_KEY = "activations"
 ABANDONED = "its training process is gone"
@@ -98,53 +97,8 @@ def trainer_gone(configuration: dict[str, Any]) -> bool:
     if not process_alive(pid):
         return True
     started = process_started(pid)
-    recorded = _parse_time(configuration.get("started_at"))
+    recorded = parse_time(configuration.get("started_at"))
     return started is not None and recorded is not None and started > recorded + START_SLACK
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has exited; only its parent has not collected the exit status yet.
-    return _proc_stat(pid)[:1] != ["Z"]
-
-
-def process_started(pid: int) -> datetime | None:
-    """When process `pid` started (Linux /proc), or None where that cannot be read."""
-    fields = _proc_stat(pid)
-    try:
-        boot = next(
-            int(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-        ticks = int(fields[19])
-    except (OSError, StopIteration, IndexError, ValueError):
-        return None
-    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
-
-
-def _proc_stat(pid: int) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command name (state first); [] if unreadable."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return []
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def active_version(session: Session, name: str) -> AiModel | None:
