@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
@@ -22,3 +24,14 @@ def find_crypto(session: Session, reference: str | int) -> Cryptocurrency:
     if coin is None:
         raise NotFound(f"unknown crypto {reference!r}")
     return coin
+
+
+Row = TypeVar("Row")
+
+
+def find(session: Session, table: type[Row], row_id: int, what: str) -> Row:
+    """The row of `table` with this primary key, or a 404 naming `what`."""
+    row = session.get(table, row_id)
+    if row is None:
+        raise NotFound(f"{what} {row_id} not found")
+    return row

@@ -19,6 +19,7 @@ from db.schema import AiSuggestion, Cryptocurrency, Watchlist, WatchlistAsset
 from serving.auth import now
 from serving.deps import Caller
 from serving.errors import Conflict, Forbidden, NotFound
+from serving.lookups import find
 
 # ---------------------------------------------------------------------------- access
 
@@ -43,9 +44,7 @@ def may_write(caller: Caller, watchlist: Watchlist) -> bool:
 
 
 def readable_watchlist(session: Session, caller: Caller, watchlist_id: int) -> Watchlist:
-    watchlist = session.get(Watchlist, watchlist_id)
-    if watchlist is None:
-        raise NotFound(f"watchlist {watchlist_id} not found")
+    watchlist = find(session, Watchlist, watchlist_id, "watchlist")
     if not may_read(caller, watchlist):
         raise Forbidden(f"watchlist {watchlist_id} belongs to another user")
     return watchlist

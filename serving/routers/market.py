@@ -27,6 +27,7 @@ from db.schema import (
 )
 from serving.deps import CurrentCaller, DbSession, PageParams, Period, TimeRange
 from serving.errors import NotFound
+from serving.lookups import find
 from serving.pagination import paginate, within
 from serving.schemas.common import Page
 from serving.schemas.market import (
@@ -208,13 +209,6 @@ def _with_performance(session: Session, sectors: list[SectorOut]) -> list[Sector
     return sectors
 
 
-def _sector(session: Session, sector_id: int) -> CryptoSector:
-    sector = session.get(CryptoSector, sector_id)
-    if sector is None:
-        raise NotFound(f"sector {sector_id} not found")
-    return sector
-
-
 @router.get("/sectors", response_model=Page[SectorOut])
 def sectors(
     _caller: CurrentCaller,
@@ -267,7 +261,7 @@ def rotation(
 @router.get("/sectors/{sector_id}", response_model=SectorOut)
 def sector(sector_id: int, _caller: CurrentCaller, session: DbSession) -> SectorOut:
     """One sector with its latest performance; 404 when unknown."""
-    found = SectorOut.model_validate(_sector(session, sector_id))
+    found = SectorOut.model_validate(find(session, CryptoSector, sector_id, "sector"))
     return _with_performance(session, [found])[0]
 
 
@@ -276,7 +270,7 @@ def sector_performance(
     sector_id: int, _caller: CurrentCaller, session: DbSession, page: PageParams, period: Period
 ) -> Page[SectorPerformanceOut]:
     """A sector's performance history, newest first (`analysis_time`); 404 for no sector."""
-    _sector(session, sector_id)
+    find(session, CryptoSector, sector_id, "sector")
     statement = select(SectorPerformance).where(SectorPerformance.sector_id == sector_id)
     statement = within(statement, SectorPerformance.analysis_time, period)
     statement = statement.order_by(
@@ -290,7 +284,7 @@ def sector_cryptos(
     sector_id: int, _caller: CurrentCaller, session: DbSession, page: PageParams
 ) -> Page[SectorCryptoOut]:
     """The coins mapped to a sector (`crypto_sector_mapping`) by symbol; 404 for no sector."""
-    _sector(session, sector_id)
+    find(session, CryptoSector, sector_id, "sector")
     statement = (
         select(CryptoSectorMapping)
         .join(Cryptocurrency, Cryptocurrency.id == CryptoSectorMapping.crypto_id)

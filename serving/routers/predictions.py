@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from cryptopredict.settings import Settings
 from db.schema import Cryptocurrency, Prediction
 from serving.deps import AppSettings, Caller, CurrentCaller, DbSession, PageParams, Period
-from serving.errors import Forbidden, NotFound, Unprocessable
+from serving.errors import Forbidden, Unprocessable
 from serving.forecasts import forecast
-from serving.lookups import crypto_filter, find_crypto
+from serving.lookups import crypto_filter, find, find_crypto
 from serving.pagination import within
 from serving.predictor import Predictor
 from serving.schemas.common import Page
@@ -200,9 +200,7 @@ def _visible_to(caller: Caller, mine: bool) -> ColumnElement[bool]:
 
 
 def _readable(session: Session, caller: Caller, prediction_id: int) -> Prediction:
-    prediction = session.get(Prediction, prediction_id)
-    if prediction is None:
-        raise NotFound(f"prediction {prediction_id} not found")
+    prediction = find(session, Prediction, prediction_id, "prediction")
     if not (caller.is_admin or prediction.user_id is None or caller.owns(prediction.user_id)):
         raise Forbidden(f"prediction {prediction_id} belongs to another user")
     return prediction

@@ -18,7 +18,7 @@ from db.schema import Cryptocurrency, TradingSignal, User
 from serving import auth, risk
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Forbidden, NotFound
-from serving.lookups import find_crypto
+from serving.lookups import find, find_crypto
 from serving.pagination import paginate, within
 from serving.schemas.common import Page
 from serving.schemas.signals import (
@@ -52,13 +52,6 @@ def _with_symbols(session: Session, signals: list[SignalOut]) -> list[SignalOut]
     return signals
 
 
-def _signal(session: Session, signal_id: int) -> TradingSignal:
-    signal = session.get(TradingSignal, signal_id)
-    if signal is None:
-        raise NotFound(f"signal {signal_id} not found")
-    return signal
-
-
 @router.get("/signals", response_model=Page[SignalOut])
 def signals(
     _caller: CurrentCaller,
@@ -90,7 +83,9 @@ def signals(
 
 @router.get("/signals/{signal_id}", response_model=SignalOut)
 def signal(signal_id: int, _caller: CurrentCaller, session: DbSession) -> SignalOut:
-    return _with_symbols(session, [SignalOut.model_validate(_signal(session, signal_id))])[0]
+    return _with_symbols(
+        session, [SignalOut.model_validate(find(session, TradingSignal, signal_id, "signal"))]
+    )[0]
 
 
 @router.post(
@@ -112,7 +107,7 @@ def execute(
     portfolio, or when the caller already holds an open execution of this signal. The
     execution is recorded as `filled`; the signal's status does not change.
     """
-    signal = _signal(session, signal_id)
+    signal = find(session, TradingSignal, signal_id, "signal")
     order = risk.Order(
         position_size=_decimal(body.position_size),
         portfolio_value=_decimal(body.portfolio_value),

@@ -18,7 +18,7 @@ from serving import watchlist_changes as changes
 from serving.auth import now
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, NotFound
-from serving.lookups import find_crypto
+from serving.lookups import find, find_crypto
 from serving.pagination import paginate, within
 from serving.schemas.common import Page
 from serving.schemas.suggestions import (
@@ -79,9 +79,7 @@ def list_suggestions(
 
 def _reviewable(session: Session, caller: Caller, suggestion_id: int) -> AiSuggestion:
     """The suggestion, locked after its watchlist, if the caller may review it now."""
-    found = session.get(AiSuggestion, suggestion_id)
-    if found is None:
-        raise NotFound(f"suggestion {suggestion_id} not found")
+    found = find(session, AiSuggestion, suggestion_id, "suggestion")
     changes.writable_watchlist(session, caller, found.watchlist_id)
     suggestion = session.scalars(
         select(AiSuggestion)

@@ -13,6 +13,7 @@ from models.layers import LAYERS
 from serving import health
 from serving.deps import AdminCaller, AppSettings, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import NotFound
+from serving.lookups import find
 from serving.pagination import paginate, within
 from serving.retraining import Job, Retrainer, rows_of, start_retrain
 from serving.schemas.common import Page
@@ -174,9 +175,7 @@ def activities(
 
 
 def _model(session: DbSession, model_id: int) -> AiModel:
-    model = session.get(AiModel, model_id)
-    if model is None:
-        raise NotFound(f"model {model_id} not found")
+    model = find(session, AiModel, model_id, "model")
     return model
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from db.schema import Notification, User
 from serving import auth
 from serving.deps import AdminCaller, CurrentCaller, DbSession, PageParams, Period
-from serving.errors import Forbidden, NotFound, Unauthorized, Unprocessable
+from serving.errors import Forbidden, Unauthorized, Unprocessable
+from serving.lookups import find
 from serving.pagination import paginate, within
 from serving.schemas.common import Page
 from serving.schemas.users import NotificationOut, ProfileUpdate, UserOut
@@ -70,9 +71,7 @@ def notifications(
 
 @router.put("/notifications/{notification_id}/read", response_model=NotificationOut)
 def mark_read(notification_id: int, caller: CurrentCaller, session: DbSession) -> NotificationOut:
-    notification = session.get(Notification, notification_id)
-    if notification is None:
-        raise NotFound(f"notification {notification_id} not found")
+    notification = find(session, Notification, notification_id, "notification")
     if not caller.owns(notification.user_id):
         raise Forbidden(f"notification {notification_id} belongs to another user")
     if notification.status != "read":
