@@ -50,7 +50,7 @@ from unittest.mock import patch
 
 import pandas as pd
 import psycopg
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from db.engine import make_engine
@@ -296,7 +296,8 @@ def conninfo(url: str) -> str:
 def throwaway_database(admin_url: str, prefix: str = "bench_ingest") -> Iterator[str]:
     """A new, empty database on the server; dropped on the way out, whatever happened."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    # make_engine pings a pooled connection first: the drop works after a server restart.
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))

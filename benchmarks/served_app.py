@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from ingest import Progress, database_url
-from sqlalchemy import text
+from ingest import Progress, throwaway_database
 
 from db.engine import make_engine
 from db.migrate import upgrade
@@ -86,24 +84,6 @@ def trained_market(
         finally:
             engine.dispose()
         yield Market(url, scratch, tracking_uri, sorted(frames), last_candle)
-
-
-@contextmanager
-def throwaway_database(admin_url: str, prefix: str) -> Iterator[str]:
-    """A new database, dropped on the way out even after a server restart in between
-    (`make_engine` pings a pooled connection before use)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield database_url(admin_url, name)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def free_port() -> int:
