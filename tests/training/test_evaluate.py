@@ -301,6 +301,56 @@ def test_suggestions_get_the_return_of_their_action_and_stale_ones_expire(
     assert (rows["add"].status, rows["remove"].status) == ("expired", "approved")
 
 
+def test_v_ai_performance_agrees_with_the_evaluated_suggestions(engine: Engine, btc: int) -> None:
+    """The view's 30-day figures per layer are the means of what the evaluation wrote."""
+    from builders import default_watchlist_id
+    from db.schema import AiSuggestion
+
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    end = start + timedelta(hours=24)
+    with engine.begin() as connection:
+        default = default_watchlist_id(connection)
+    with Session(engine) as session, session.begin():
+        candle(session, btc, start, "100")
+        candle(session, btc, end, "104")
+        for kind, layer, expected in (("add", 3, "2"), ("remove", 3, "-1"), ("add", 2, "8")):
+            session.add(
+                AiSuggestion(
+                    watchlist_id=default,
+                    crypto_id=btc,
+                    suggestion_type=kind,
+                    ai_layer=layer,
+                    confidence_score=Decimal("0.7"),
+                    reasoning={},
+                    expected_return=Decimal(expected),
+                    created_at=start,
+                    expires_at=end,
+                )
+            )
+    evaluate(engine, as_of=end)
+
+    with Session(engine) as session:
+        written = session.execute(
+            select(AiSuggestion.ai_layer, AiSuggestion.actual_return, AiSuggestion.success_score)
+        ).all()
+    with engine.connect() as connection:
+        view = {
+            row.ai_layer: row
+            for row in connection.execute(text("SELECT * FROM v_ai_performance")).all()
+        }
+    assert set(view) == {2, 3}
+    for layer, row in view.items():
+        returns = [float(r.actual_return) for r in written if r.ai_layer == layer]
+        scores = [float(r.success_score) for r in written if r.ai_layer == layer]
+        assert row.total_suggestions == len(returns)
+        assert float(row.avg_actual_return) == pytest.approx(sum(returns) / len(returns))
+        assert float(row.avg_success_score) == pytest.approx(sum(scores) / len(scores))
+        assert row.high_success_count == sum(score > 0.7 for score in scores)
+    # The add of layer 3 earned +4 % against an expected +2 %: a clear success.
+    assert float(view[3].avg_actual_return) == pytest.approx((4.0 - 4.0) / 2)
+    assert view[3].high_success_count == 1
+
+
 @pytest.mark.parametrize(
     ("bars", "result", "status"),
     [
