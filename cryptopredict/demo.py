@@ -119,11 +119,12 @@ def backfill_analyses(
     on_hour: Callable[[datetime], None],
 ) -> int:
     """Analyse each hour as it stood then; hours already analysed are skipped by `analyze`."""
-    panel = load_panel(engine, until=hours[-1]) if hours else None
+    if not hours:
+        return 0
+    panel = load_panel(engine, until=hours[-1])
     predictor = Predictor(ActiveModels(engine))
     written = 0
     for hour in hours:
-        assert panel is not None
         result = analyze(engine, predictor, panel.between(None, pd.Timestamp(hour)))
         written += result.written["predictions"]
         on_hour(hour)
