@@ -595,8 +595,9 @@ class Prediction(Base):
         # Without the spec's is_realized column (migration 0003): no index may name a column
         # the evaluation job sets, or its updates cannot be heap-only (HOT).
         Index("idx_predictions_composite", "crypto_id", text("created_at DESC")),
-        # Room on each page for the evaluated version of its rows (HOT updates).
-        {"postgresql_with": {"fillfactor": 45}},
+        # Room on each page for the evaluated version of its rows (HOT updates, migration
+        # 0003), and the wide JSONB values out of line so that a row is narrow (0004).
+        {"postgresql_with": {"fillfactor": 45, "toast_tuple_target": 128}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -115,14 +115,17 @@ def _write_path_tuning(url: str) -> tuple[list[str] | None, str, bool]:
 
 
 @pytest.mark.postgres
-def test_0003_tunes_the_write_paths_and_downgrades_to_the_spec_postgres(
+def test_0003_and_0004_tune_the_write_paths_and_downgrade_to_the_spec_postgres(
     empty_postgres_url: str,
 ) -> None:
     migrate.upgrade(empty_postgres_url)
     options, composite, timestamp_index = _write_path_tuning(empty_postgres_url)
-    assert options == ["fillfactor=45"]
+    assert options == ["fillfactor=45", "toast_tuple_target=128"]
     assert composite.endswith("(crypto_id, created_at DESC)")
     assert not timestamp_index
+
+    migrate.downgrade(empty_postgres_url, "0003")
+    assert _write_path_tuning(empty_postgres_url)[0] == ["fillfactor=45"]
 
     migrate.downgrade(empty_postgres_url, "0002")
     options, composite, timestamp_index = _write_path_tuning(empty_postgres_url)
