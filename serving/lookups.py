@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, func, select
@@ -16,6 +17,17 @@ def crypto_filter(reference: str) -> ColumnElement[bool]:
     if reference.isdigit():
         return Cryptocurrency.id == int(reference)
     return func.upper(Cryptocurrency.symbol) == reference.strip().upper()
+
+
+def symbols(session: Session, crypto_ids: Iterable[int]) -> dict[int, str]:
+    """The symbol of each coin id, in one query."""
+    wanted = set(crypto_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Cryptocurrency.id, Cryptocurrency.symbol).where(Cryptocurrency.id.in_(wanted))
+    )
+    return {row.id: row.symbol for row in rows}
 
 
 def find_crypto(session: Session, reference: str | int) -> Cryptocurrency:

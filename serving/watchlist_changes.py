@@ -86,16 +86,6 @@ def in_ai_context(session: Session, user_id: int) -> Callable[[str, bool], bool]
 # ---------------------------------------------------------------------------- lookups
 
 
-def symbols(session: Session, crypto_ids: Iterable[int]) -> dict[int, str]:
-    wanted = set(crypto_ids)
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(Cryptocurrency.id, Cryptocurrency.symbol).where(Cryptocurrency.id.in_(wanted))
-    )
-    return {row.id: row.symbol for row in rows}
-
-
 def active_counts(session: Session, watchlist_ids: Iterable[int]) -> dict[int, int]:
     wanted = set(watchlist_ids)
     if not wanted:

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.schema import Cryptocurrency, TradingSignal, User
+from db.schema import TradingSignal, User
 from serving import auth, risk
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Forbidden, NotFound
-from serving.lookups import find, find_crypto
+from serving.lookups import find, find_crypto, symbols
 from serving.pagination import paginate, within
 from serving.schemas.common import Page
 from serving.schemas.signals import (
@@ -39,16 +39,9 @@ CryptoRef = Annotated[
 
 
 def _with_symbols(session: Session, signals: list[SignalOut]) -> list[SignalOut]:
-    symbols = {
-        crypto_id: symbol
-        for crypto_id, symbol in session.execute(
-            select(Cryptocurrency.id, Cryptocurrency.symbol).where(
-                Cryptocurrency.id.in_({signal.crypto_id for signal in signals})
-            )
-        )
-    }
+    by_id = symbols(session, (signal.crypto_id for signal in signals))
     for signal in signals:
-        signal.symbol = symbols.get(signal.crypto_id)
+        signal.symbol = by_id.get(signal.crypto_id)
     return signals
 
 

@@ -18,7 +18,7 @@ from serving import watchlist_changes as changes
 from serving.auth import now
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, NotFound
-from serving.lookups import find, find_crypto
+from serving.lookups import find, find_crypto, symbols
 from serving.pagination import paginate, within
 from serving.schemas.common import Page
 from serving.schemas.suggestions import (
@@ -34,8 +34,8 @@ router = APIRouter(tags=["suggestions"])
 
 
 def _described(session: Session, suggestions: list[SuggestionOut]) -> list[SuggestionOut]:
-    symbols = changes.symbols(session, {s.crypto_id for s in suggestions})
-    return [s.model_copy(update={"symbol": symbols.get(s.crypto_id)}) for s in suggestions]
+    by_id = symbols(session, {s.crypto_id for s in suggestions})
+    return [s.model_copy(update={"symbol": by_id.get(s.crypto_id)}) for s in suggestions]
 
 
 @router.get("/suggestions", response_model=Page[SuggestionOut])

@@ -98,7 +98,7 @@ def list_models(
 
 @router.get("/system/models/{model_id}", response_model=ModelOut)
 def get_model(model_id: int, _caller: CurrentCaller, session: DbSession) -> ModelOut:
-    return ModelOut.model_validate(_model(session, model_id))
+    return ModelOut.model_validate(find(session, AiModel, model_id, "model"))
 
 
 @router.post(
@@ -120,7 +120,7 @@ def retrain(
     Follow it at the `Location` given (`GET /system/retrains/{job_id}`); the run registers a
     new `ai_models` row, `training` until it ends `inactive`, `active` or `error`.
     """
-    model = _model(session, model_id)
+    model = find(session, AiModel, model_id, "model")
     job = start_retrain(session, retrainer, model, caller.user.id)
     details = {"job_id": job.id, "layer": job.layer, "command": job.command}
     caller.record(session, "model_retrain", "start", "ai_model", model.id, details)
@@ -172,11 +172,6 @@ def activities(
     statement = within(statement, UserActivity.created_at, period)
     statement = statement.order_by(UserActivity.created_at.desc(), UserActivity.id.desc())
     return paginate(session, statement, page, ActivityOut)
-
-
-def _model(session: DbSession, model_id: int) -> AiModel:
-    model = find(session, AiModel, model_id, "model")
-    return model
 
 
 def _job_out(request: Request, session: DbSession, retrainer: Retrainer, job: Job) -> RetrainJobOut:

@@ -18,7 +18,7 @@ from db.schema import Watchlist, WatchlistAsset
 from serving import watchlist_changes as changes
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, Forbidden
-from serving.lookups import find_crypto
+from serving.lookups import find_crypto, symbols
 from serving.pagination import paginate, within
 from serving.schemas.common import Page
 from serving.schemas.watchlists import (
@@ -56,8 +56,8 @@ def _one(session: Session, watchlist: Watchlist, caller: Caller) -> WatchlistOut
 
 
 def _items(session: Session, items: list[ItemOut]) -> list[ItemOut]:
-    symbols = changes.symbols(session, {item.crypto_id for item in items})
-    return [item.model_copy(update={"symbol": symbols.get(item.crypto_id)}) for item in items]
+    by_id = symbols(session, {item.crypto_id for item in items})
+    return [item.model_copy(update={"symbol": by_id.get(item.crypto_id)}) for item in items]
 
 
 def _item(session: Session, item: WatchlistAsset) -> ItemOut:
