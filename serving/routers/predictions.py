@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -159,7 +160,8 @@ def _create(
     body: PredictionRequest | BatchPredictionRequest,
 ) -> list[PredictionOut]:
     coins = [find_crypto(session, reference) for reference in references]
-    duplicates = {coin.symbol for coin in coins if sum(c.id == coin.id for c in coins) > 1}
+    counts = Counter(coin.symbol for coin in coins)
+    duplicates = {symbol for symbol, count in counts.items() if count > 1}
     if duplicates:
         raise Unprocessable(f"each crypto once per batch: {', '.join(sorted(duplicates))}")
     if body.watchlist_id is not None:
