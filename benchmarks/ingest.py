@@ -4,7 +4,8 @@ Every figure is wall-clock rows per second for the same candles (best of ``--rep
 
 * ours: ``training.ingest.ingest`` end to end on a directory of CSV files (one per coin, plus
   coins.csv): discover, read, validate, then one transaction with, per coin, a COPY into a
-  staging table and one INSERT ... ON CONFLICT into ``price_data``; into a freshly migrated
+  staging table and one INSERT into ``price_data`` (a plain append where the coin has no
+  candle in the file's span, else INSERT ... ON CONFLICT); into a freshly migrated
   database whose tables are empty.
 * ours, re-ingest: the same call again over the same files; every row is already stored.
 * (a) raw ``COPY ... FROM STDIN (FORMAT csv)`` of the same rows, as one CSV text built in memory
@@ -16,7 +17,7 @@ Every figure is wall-clock rows per second for the same candles (best of ``--rep
 
 A separate, instrumented run of ``read_all`` and ``write_candles`` splits our path into read +
 validate and the database write, and the write into the row encoding, the staging COPY, the
-INSERT ... ON CONFLICT, the other statements and the rest (commit, Python).
+INSERT into price_data, the other statements and the rest (commit, Python).
 
 Generating the market, writing the files and building the COPY text are set-up, not timed.
 Before each timed measurement the tables are fresh (empty), then VACUUM ANALYZE and CHECKPOINT
@@ -40,7 +41,7 @@ import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +56,7 @@ from sqlalchemy.engine import make_url
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from training import price_store
+from training import pg_copy, price_store
 from training.candles import discover_candle_files, read_coins_file
 from training.ingest import IngestReport, ingest, read_all, write_candles
 from training.synthetic import MAX_COINS, TIMESTAMP_FORMAT, generate_market, write_csv
@@ -72,8 +73,6 @@ SPEC_SCHEMA = "bench_spec"
 COPY_COLUMNS = ("crypto_id", "timestamp", *price_store.PRICE_DATA_COLUMNS)
 FRAME_COLUMNS = ("crypto_id", "timestamp", *price_store.CANDLE_COLUMNS)
 OUR_TABLES = "price_data, crypto_sector_mapping, cryptocurrencies"
-# price_store's function that turns a chunk of candles into binary COPY rows (numpy).
-FORMATTER = "_binary_rows"
 
 # (a): the spec's price_data columns and types, without id, defaults, index or constraint.
 BARE_DDL = """
@@ -180,8 +179,8 @@ class Breakdown:
 
     read_validate: float
     write: float
-    to_csv: float
-    staging_copy: float  # the COPY statements, to_csv excluded
+    encoding: float
+    staging_copy: float  # the COPY statements, encoding excluded
     upsert: float
     other_sql: float
 
@@ -191,7 +190,7 @@ class Breakdown:
 
     @property
     def rest(self) -> float:
-        return self.write - self.to_csv - self.staging_copy - self.upsert - self.other_sql
+        return self.write - self.encoding - self.staging_copy - self.upsert - self.other_sql
 
 
 @dataclass(frozen=True)
@@ -439,7 +438,7 @@ def timed_cursor_class(clock: dict[str, float]) -> type[psycopg.Cursor[Any]]:
 
 
 def statement_kind(query: Any) -> str:
-    """``upsert`` for the INSERT ... ON CONFLICT into price_data, else ``other``."""
+    """``upsert`` for the INSERT into price_data (append or upsert), else ``other``."""
     return "upsert" if "INSERT INTO price_data" in " ".join(str(query).split()) else "other"
 
 
@@ -454,12 +453,9 @@ def timed(function: Callable[..., Any], clock: dict[str, float], kind: str) -> C
     return wrapper
 
 
-def time_formatting(clock: dict[str, float]) -> AbstractContextManager[object]:
-    """Time price_store's encoding of the staging rows, where it exists."""
-    as_csv = getattr(price_store, FORMATTER, None)
-    if as_csv is None:
-        return nullcontext()
-    return patch.object(price_store, FORMATTER, timed(as_csv, clock, "to_csv"))
+def time_encoding(clock: dict[str, float]) -> AbstractContextManager[object]:
+    """Time the binary COPY encoding of the staging rows."""
+    return patch.object(pg_copy, "encode_rows", timed(pg_copy.encode_rows, clock, "encoding"))
 
 
 def measure_breakdown(
@@ -478,7 +474,7 @@ def measure_breakdown(
         coins = read_coins_file(dataset.coins_file)
         files = read_all(discover_candle_files(dataset.directory), None)
         read_done = perf_counter()
-        with time_formatting(clock):
+        with time_encoding(clock):
             write_candles(engine, {f.symbol: f.candles for f in files}, coins)
         write_done = perf_counter()
     finally:
@@ -486,8 +482,8 @@ def measure_breakdown(
     return Breakdown(
         read_validate=read_done - start,
         write=write_done - read_done,
-        to_csv=clock["to_csv"],
-        staging_copy=clock["copy"] - clock["to_csv"],
+        encoding=clock["encoding"],
+        staging_copy=clock["copy"] - clock["encoding"],
         upsert=clock["upsert"],
         other_sql=clock["other"],
     )
@@ -583,9 +579,9 @@ def breakdown_lines(breakdown: Breakdown, dataset: Dataset) -> list[str]:
     parts = [
         (f"read_all: read + validate {dataset.n_coins} files", breakdown.read_validate),
         ("write_candles: the database write, one transaction", breakdown.write),
-        ("  encoding the staging rows (_binary_rows)", breakdown.to_csv),
+        ("  encoding the staging rows (pg_copy.encode_rows)", breakdown.encoding),
         ("  COPY into the staging table (encoding excluded)", breakdown.staging_copy),
-        ("  INSERT ... ON CONFLICT into price_data", breakdown.upsert),
+        ("  INSERT into price_data (append or upsert)", breakdown.upsert),
         ("  other statements (staging table, coins, quotes)", breakdown.other_sql),
         ("  rest (commit, Python)", breakdown.rest),
         ("total", breakdown.total),

@@ -28,6 +28,7 @@ from training.price_store import (
     UpsertCounts,
     apply_coin_metadata,
     ensure_cryptocurrencies,
+    refresh_latest_quotes,
     upsert_candles,
 )
 
@@ -95,10 +96,14 @@ def write_candles(
     on_rows = progress.on_rows_written if progress else None
     counts: dict[str, UpsertCounts] = {}
     with engine.begin() as connection:
+        changed: list[int] = []
         for symbol, frame in pairs:
             name = known[symbol] if isinstance(known.get(symbol), str) else symbol
             crypto_id = ensure_cryptocurrencies(connection, {symbol: name})[symbol]
             counts[symbol] = upsert_candles(connection, crypto_id, frame, on_rows)
+            if counts[symbol].inserted or counts[symbol].updated:
+                changed.append(crypto_id)  # an unchanged re-ingest leaves the coin untouched
+        refresh_latest_quotes(connection, changed)
         if coins is not None:
             apply_coin_metadata(connection, coins)
     return counts

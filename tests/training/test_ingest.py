@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +13,9 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from db.schema import Cryptocurrency, PriceData
-from training.ingest import IngestRejected, ingest
+from training.candles import read_candle_file
+from training.ingest import IngestRejected, ingest, write_candles
+from training.price_store import UpsertCounts, ensure_cryptocurrencies
 
 HEADER = "timestamp,open,high,low,close,volume"
 
@@ -206,3 +211,67 @@ def test_two_files_for_one_coin_are_refused_and_nothing_is_written(
         ingest(engine, tmp_path)
 
     assert candle_count(engine) == 0
+
+
+def test_later_candles_append_and_move_the_quote_to_the_newest(
+    engine: Engine, tmp_path: Path
+) -> None:
+    ingest(engine, write(tmp_path / "SOL-USDT_1h.csv", hourly(0, 5)))
+
+    report = ingest(engine, write(tmp_path / "SOL-USDT_1h.csv", hourly(5, 3)))
+
+    assert (report.totals.inserted, report.totals.updated) == (3, 0)
+    assert len(stored(engine, "SOL")) == 8
+    assert current_prices(engine) == {"SOL": 108.0}
+
+
+def test_older_history_keeps_each_coins_quote_at_its_newest_candle(
+    engine: Engine, tmp_path: Path
+) -> None:
+    ingest(engine, write(tmp_path / "SOL-USDT_1h.csv", hourly(10, 2)))
+    older = tmp_path / "older"
+    older.mkdir()
+    write(older / "SOL-USDT_1h.csv", hourly(0, 5))
+    write(older / "ADA-USDT_1h.csv", hourly(0, 4, base=2.0))
+
+    report = ingest(engine, older)
+
+    assert report.totals.inserted == 9
+    assert current_prices(engine) == {"SOL": 112.0, "ADA": 6.0}
+
+
+def current_prices(engine: Engine) -> dict[str, float]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Cryptocurrency.symbol, Cryptocurrency.current_price))
+        return {symbol: float(price) for symbol, price in rows if price is not None}
+
+
+@pytest.mark.parametrize("coin_exists", [True, False], ids=["known coin", "new coin"])
+def test_concurrent_ingests_of_one_coin_store_each_candle_once(
+    pg_engine: Engine, tmp_path: Path, coin_exists: bool
+) -> None:
+    """The second ingest waits for the first to commit, then finds every candle stored."""
+    path = write(tmp_path / "SOL-USDT_1h.csv", hourly(0, 5))
+    candles = read_candle_file(path).candles
+    if coin_exists:
+        with pg_engine.begin() as connection:
+            ensure_cryptocurrencies(connection, {"SOL": "Solana"})
+    first_holds, release_first = threading.Event(), threading.Event()
+
+    def first_then_hold() -> Iterator[tuple[str, pd.DataFrame]]:
+        yield "SOL", candles
+        first_holds.set()
+        release_first.wait(timeout=30)  # the transaction stays open until released
+
+    with ThreadPoolExecutor(max_workers=2) as workers:
+        first = workers.submit(write_candles, pg_engine, first_then_hold())
+        assert first_holds.wait(timeout=30)
+        second = workers.submit(ingest, pg_engine, path)
+        blocked = not wait([second], timeout=1).done
+        release_first.set()
+        first_counts, second_report = first.result(timeout=30), second.result(timeout=30)
+
+    assert blocked
+    assert first_counts["SOL"] == UpsertCounts(inserted=5)
+    assert second_report.totals == UpsertCounts(unchanged=5)
+    assert candle_count(pg_engine) == 5
