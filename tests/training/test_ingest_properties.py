@@ -111,7 +111,10 @@ def bad_files(draw: st.DrawFn) -> tuple[str, set[int]]:
     bad = draw(st.sets(st.integers(1, len(rows)), min_size=1, max_size=3))
     for index in bad:
         cells = lines[index].split(",")
-        cells[draw(st.integers(1, 5))] = draw(st.sampled_from(GARBAGE))
+        column = draw(st.integers(1, 5))
+        # "0" is a valid volume, so it spoils only prices.
+        garbage = GARBAGE if column < 5 else tuple(cell for cell in GARBAGE if cell != "0")
+        cells[column] = draw(st.sampled_from(garbage))
         lines[index] = ",".join(cells)
     return "\n".join(lines) + "\n", {index + 1 for index in bad}
 
