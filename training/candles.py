@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Numeric
+
+from db.schema import PriceData
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -359,6 +362,7 @@ def _row_checks(raw: pd.DataFrame, candles: pd.DataFrame) -> list[RowCheck]:
             checks += _number_checks(name, raw[name], candles[name].to_numpy())
     checks += _envelope_checks(candles)
     checks += _sign_checks(candles)
+    checks += _range_checks(candles)
     checks += _duplicate_checks(candles["timestamp"], raw.index.to_numpy() + 2)
     return checks
 
@@ -420,6 +424,32 @@ def _sign_checks(candles: pd.DataFrame) -> list[RowCheck]:
 
 def _negative_check(name: str, values: np.ndarray) -> RowCheck:
     return values < 0, lambda i: f"{name} {_number(values[i])} is negative"
+
+
+def _range_checks(candles: pd.DataFrame) -> list[RowCheck]:
+    """Values too large for their price_data column (NUMERIC(p, s) holds less than
+    10**(p - s))."""
+    return [
+        _too_large_check(name, candles[name].to_numpy(), limit)
+        for name, limit in _storage_limits().items()
+    ]
+
+
+def _too_large_check(name: str, values: np.ndarray, limit: float) -> RowCheck:
+    return (
+        np.abs(values) >= limit,
+        lambda i: f"{name} {_number(values[i])} is too large to store (the limit is {limit:.0e})",
+    )
+
+
+def _storage_limits() -> dict[str, float]:
+    table = PriceData.__table__
+    limits = {}
+    for name in CANDLE_COLUMNS[1:]:
+        kind = table.c[f"{name}_price" if name in PRICE_COLUMNS else name].type
+        assert isinstance(kind, Numeric) and kind.precision is not None and kind.scale is not None
+        limits[name] = 10.0 ** (kind.precision - kind.scale)
+    return limits
 
 
 def _exceeds(larger: np.ndarray, smaller: np.ndarray) -> np.ndarray:

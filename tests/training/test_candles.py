@@ -37,6 +37,9 @@ def hourly_rows(count: int, start: str = "2021-01-01T00:00:00Z") -> list[str]:
     return [f"{stamp:%Y-%m-%dT%H:%M:%SZ},10,12,9,11,100" for stamp in stamps]
 
 
+PRICE_NAMES = ("open", "high", "low", "close")
+
+
 def rejection(path: Path) -> CandleFileError:
     with pytest.raises(CandleFileError) as caught:
         read_candle_file(path)
@@ -312,6 +315,10 @@ def test_a_single_row_is_not_enough_to_detect_the_interval(tmp_path: Path) -> No
         ("2021-01-01T03:00:00Z,10,12,10.5,11,100", "low 10.5 is above min(open, close) 10.0"),
         ("2021-01-01T03:00:00Z,10,12,9,8.5,100", "low 9.0 is above min(open, close) 8.5"),
         ("2021-01-01T03:00:00Z,10,12,9,11,-1", "volume -1.0 is negative"),
+        (
+            "2021-01-01T03:00:00Z,10,12,9,11,1e22",
+            "volume 1e+22 is too large to store (the limit is 1e+22)",
+        ),
         ("2021-01-01T03:00:00Z,10,12,9,11,", "volume is missing"),
         ("2021-01-01T03:00:00Z,10,12,9,11", "volume is missing"),
         (
@@ -351,6 +358,27 @@ def test_market_cap_may_be_empty_but_not_negative(tmp_path: Path) -> None:
     error = rejection(path)
 
     assert error.problems == [BadRow(line=3, reason="market_cap -5.0 is negative")]
+
+
+def test_prices_beyond_price_data_numeric_range_are_refused(tmp_path: Path) -> None:
+    rows = [
+        "2021-01-01T00:00:00Z,10,12,9,11,100,5",
+        "2021-01-01T01:00:00Z,999999999999,999999999999.5,9,11,100,5",
+        "2021-01-01T02:00:00Z,1000000000000,1000000000000,1000000000000,1000000000000,100,5",
+        "2021-01-01T03:00:00Z,10,12,9,11,100,1e28",
+    ]
+    path = write_csv(tmp_path, "BTC-USDT_1h.csv", rows, header=f"{HEADER},market_cap")
+
+    error = rejection(path)
+
+    limit = "is too large to store (the limit is 1e+12)"
+    assert error.problems == [
+        BadRow(
+            line=4,
+            reason="; ".join(f"{name} 1000000000000.0 {limit}" for name in PRICE_NAMES),
+        ),
+        BadRow(line=5, reason="market_cap 1e+28 is too large to store (the limit is 1e+28)"),
+    ]
 
 
 def test_every_bad_row_is_reported_with_all_its_reasons(tmp_path: Path) -> None:
