@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, case, func, literal, select, update
+from sqlalchemy import CursorResult, Engine, case, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from db.schema import Prediction, PriceData, SystemHealth
@@ -29,6 +29,9 @@ from training.outcomes import evaluate_signals, evaluate_suggestions
 # accuracy_percentage is NUMERIC(5,2): 100 minus the absolute percentage error, kept in range.
 ACCURACY_FLOOR = Decimal("-999.99")
 DEFAULT_THRESHOLD = Decimal("5.0")
+# Per sort or hash of the evaluation transaction; a hash may use twice this
+# (hash_mem_multiplier): one pass over about 7 million candles.
+BULK_WORK_MEM = "256MB"
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def evaluate(
     with Session(engine) as session:
         transaction = session.begin()
         try:
+            _size_memory_for_bulk_runs(session)
             evaluated_at = datetime.now(UTC)
             evaluated, sums = _backfill_predictions(session, moment, evaluated_at)
             alarms = update_live_metrics(session, evaluated_at, sums)
@@ -158,6 +162,21 @@ def evaluate(
             transaction.rollback()
             raise
     return summary
+
+
+def _size_memory_for_bulk_runs(session: Session) -> None:
+    """Give this transaction's joins memory enough to stay in one pass (PostgreSQL).
+
+    A backfill of many predictions hash-joins them with price_data. With the default 4 MB
+    of work_mem the hash split into 16 batches, and each batch's updates went back over the
+    whole predictions heap, reading and dirtying every page again (1,000,000 rows: 720,000
+    page reads instead of 91,000, 1.0 GB of WAL instead of 0.58 GB). JIT compiles the large
+    plan for nothing: the time is in writing rows, not in evaluating expressions.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text(f"SET LOCAL work_mem = '{BULK_WORK_MEM}'"))
+    session.execute(text("SET LOCAL jit = off"))
 
 
 def _health_row(summary: EvaluationSummary) -> SystemHealth:
