@@ -7,9 +7,12 @@ gets the same fixed width (enough digits for the column's precision) and a whole
 rows is one numpy structured array.
 
 The digits are those the text path would store: the float's shortest round-trip decimal
-(Python's `repr`, PostgreSQL's float8 output) rounded to the column's scale, half away from
-zero, as NUMERIC's typmod rounds text input. numpy settles almost every value (see
-`decimal_units`); the few it cannot are rounded one by one with `decimal.Decimal`.
+(Python's `repr`) rounded to the column's scale, half away from zero, as NUMERIC's typmod
+rounds text input. Below 2**52 that is also what PostgreSQL's own float8 -> text -> numeric
+cast gives; above, where a float has no fractional digits left, the two shortest-decimal
+algorithms may pick different ends of a tie (18266596576136088 against 1.826659657613609e16).
+numpy settles almost every value (see `decimal_units`); the few it cannot are rounded one by
+one with `decimal.Decimal`.
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ def _digit_groups_exactly(value: float, column: NumericColumn, name: str) -> lis
     rounded = magnitude.quantize(Decimal(1).scaleb(-column.scale), context=exact)
     if rounded >= column.limit:
         raise _overflow(name, value, column)
-    units = int(rounded.scaleb(DIGITS_PER_GROUP * column.fraction_groups))
+    units = int(rounded.scaleb(DIGITS_PER_GROUP * column.fraction_groups, context=exact))
     count = column.integer_groups + column.fraction_groups
     return [units // NUMERIC_BASE**power % NUMERIC_BASE for power in range(count - 1, -1, -1)]
 
