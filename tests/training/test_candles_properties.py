@@ -77,8 +77,13 @@ CORRUPTIONS = (
     "low_above",
     "negative_volume",
     "negative_market_cap",
+    "too_large",
     "duplicate",
 )
+# What price_data's NUMERIC(20, 8), (30, 8) and (30, 2) columns hold: magnitudes below these.
+STORABLE = {"price": 1e12, "volume": 1e22, "market_cap": 1e28}
+# Valid prices stay clear of the limit even after high = price * 1.3.
+LARGEST_VALID_PRICE = STORABLE["price"] / 1.5
 
 
 # The independent model -------------------------------------------------------------------
@@ -209,10 +214,10 @@ def format_number(value: float, style: str) -> str:
 
 @st.composite
 def positive_prices(draw: st.DrawFn) -> float:
-    """Usual prices with few digits, or any float from 1e-300 to 1e300 (17 digits)."""
+    """Usual prices with few digits, or any storable float from 1e-300 (17 digits)."""
     if draw(st.integers(0, 4)) == 0:
-        return draw(st.floats(min_value=1e-300, max_value=1e300))
-    exponent = draw(st.integers(min_value=-8, max_value=11))
+        return draw(st.floats(min_value=1e-300, max_value=LARGEST_VALID_PRICE))
+    exponent = draw(st.integers(min_value=-8, max_value=10))
     mantissa = draw(st.floats(min_value=1.0, max_value=9.999, allow_nan=False))
     return float(f"{mantissa * 10.0**exponent:.12g}")
 
@@ -326,6 +331,11 @@ def corrupt_row(draw: st.DrawFn, rows: list[Row], index: int, with_market_cap: b
         row.fields["volume"] = draw(st.sampled_from(["-1", "-1e-09", "-5e11"]))
     elif kind == "negative_market_cap":
         row.fields["market_cap"] = "-1.5"
+    elif kind == "too_large":
+        names = (*prices, "volume", "market_cap") if with_market_cap else (*prices, "volume")
+        name = draw(st.sampled_from(names))
+        limit = STORABLE["price" if name in prices else name]
+        row.fields[name] = repr(limit * draw(st.sampled_from([1.0, 3.5, 1e10])))
     else:
         earlier = [other for other in rows[:index] if other.second is not None]
         if not earlier:
