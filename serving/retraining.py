@@ -51,12 +51,15 @@ class Job:
     trainer_pid: int | None = None
     exit_code: int | None = None
     finished_at: datetime | None = None
+    # Seen alive before its status file was read: a supervisor that ends in between has
+    # written its exit code first, so a finished run never reads as lost.
+    supervisor_alive: bool = True
 
     @property
     def state(self) -> JobState:
         if self.exit_code is not None:
             return "succeeded" if self.exit_code == 0 else "failed"
-        return "running" if process_alive(self.supervisor_pid) else "lost"
+        return "running" if self.supervisor_alive else "lost"
 
 
 @dataclass
@@ -116,6 +119,7 @@ class Retrainer:
         if not paths.job.is_file():
             return None
         stored = json.loads(paths.job.read_text())
+        alive = process_alive(stored["supervisor_pid"])
         status = json.loads(paths.status.read_text()) if paths.status.is_file() else {}
         return Job(
             id=stored["id"],
@@ -127,6 +131,7 @@ class Retrainer:
             trainer_pid=status.get("pid"),
             exit_code=status.get("exit_code"),
             finished_at=parse_time(status.get("finished_at")),
+            supervisor_alive=alive,
         )
 
     def running(self, layer: str) -> list[Job]:
