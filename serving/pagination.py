@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -21,6 +22,15 @@ def within(statement: AnySelect, column: Any, period: TimeRange) -> AnySelect:
         statement = statement.where(column >= period.since)
     if period.until is not None:
         statement = statement.where(column < period.until)
+    return statement
+
+
+def equal_to(statement: AnySelect, filters: Mapping[Any, object]) -> AnySelect:
+    """Restrict `statement` to rows whose columns equal the given values; None filters
+    nothing (the query parameter was not given)."""
+    for column, value in filters.items():
+        if value is not None:
+            statement = statement.where(column == value)
     return statement
 
 

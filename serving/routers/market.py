@@ -28,7 +28,7 @@ from db.schema import (
 from serving.deps import CurrentCaller, DbSession, PageParams, Period, TimeRange
 from serving.errors import NotFound
 from serving.lookups import find
-from serving.pagination import paginate, within
+from serving.pagination import equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.market import (
     DominanceOut,
@@ -128,11 +128,10 @@ def latest_dominance(_caller: CurrentCaller, session: DbSession) -> DominanceOut
 def _indicators(
     statement: Select[Any], indicator_name: str | None, timeframe: str | None
 ) -> Select[Any]:
-    if indicator_name is not None:
-        statement = statement.where(MacroIndicator.indicator_name == indicator_name)
-    if timeframe is not None:
-        statement = statement.where(MacroIndicator.timeframe == timeframe)
-    return statement
+    return equal_to(
+        statement,
+        {MacroIndicator.indicator_name: indicator_name, MacroIndicator.timeframe: timeframe},
+    )
 
 
 @router.get("/macro/indicators", response_model=Page[IndicatorOut])

@@ -16,7 +16,7 @@ from serving.deps import AppSettings, Caller, CurrentCaller, DbSession, PagePara
 from serving.errors import Forbidden, Unprocessable
 from serving.forecasts import forecast
 from serving.lookups import crypto_filter, find, find_crypto
-from serving.pagination import within
+from serving.pagination import equal_to, within
 from serving.predictor import Predictor
 from serving.schemas.common import Page
 from serving.schemas.predictions import (
@@ -84,10 +84,9 @@ def list_predictions(
     )
     if crypto is not None:
         statement = statement.where(crypto_filter(crypto))
-    if model_name is not None:
-        statement = statement.where(Prediction.model_name == model_name)
-    if layer is not None:
-        statement = statement.where(Prediction.layer_source == layer)
+    statement = equal_to(
+        statement, {Prediction.model_name: model_name, Prediction.layer_source: layer}
+    )
     if realized is not None:
         statement = statement.where(Prediction.is_realized.is_(realized))
     if watchlist_id is not None:

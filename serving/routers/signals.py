@@ -19,7 +19,7 @@ from serving import auth, risk
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Forbidden, NotFound
 from serving.lookups import find, find_crypto, symbols
-from serving.pagination import paginate, within
+from serving.pagination import equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.signals import (
     ExecutionOut,
@@ -60,13 +60,14 @@ def signals(
     statement = select(TradingSignal)
     if crypto is not None:
         statement = statement.where(TradingSignal.crypto_id == find_crypto(session, crypto).id)
-    for column, value in (
-        (TradingSignal.status, status),
-        (TradingSignal.signal_type, signal_type),
-        (TradingSignal.risk_level, risk_level),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
+    statement = equal_to(
+        statement,
+        {
+            TradingSignal.status: status,
+            TradingSignal.signal_type: signal_type,
+            TradingSignal.risk_level: risk_level,
+        },
+    )
     statement = within(statement, TradingSignal.generated_at, period)
     statement = statement.order_by(TradingSignal.generated_at.desc(), TradingSignal.id.desc())
     result = paginate(session, statement, page, SignalOut)

@@ -19,7 +19,7 @@ from serving.auth import now
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, NotFound
 from serving.lookups import find, find_crypto, symbols
-from serving.pagination import paginate, within
+from serving.pagination import equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.suggestions import (
     ReviewIn,
@@ -62,13 +62,14 @@ def list_suggestions(
         statement = statement.where(AiSuggestion.watchlist_id == watchlist_id)
     if crypto is not None:
         statement = statement.where(AiSuggestion.crypto_id == find_crypto(session, crypto).id)
-    for column, value in (
-        (AiSuggestion.status, status),
-        (AiSuggestion.suggestion_type, suggestion_type),
-        (AiSuggestion.ai_layer, ai_layer),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
+    statement = equal_to(
+        statement,
+        {
+            AiSuggestion.status: status,
+            AiSuggestion.suggestion_type: suggestion_type,
+            AiSuggestion.ai_layer: ai_layer,
+        },
+    )
     statement = within(statement, AiSuggestion.created_at, period).order_by(
         AiSuggestion.created_at.desc(), AiSuggestion.id.desc()
     )

@@ -14,7 +14,7 @@ from serving import health
 from serving.deps import AdminCaller, AppSettings, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import NotFound
 from serving.lookups import find
-from serving.pagination import paginate, within
+from serving.pagination import equal_to, paginate, within
 from serving.retraining import Job, Retrainer, rows_of, start_retrain
 from serving.schemas.common import Page
 from serving.schemas.system import (
@@ -84,13 +84,10 @@ def list_models(
     name: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[ModelOut]:
     """Registered model versions, newest first (any logged-in user: nothing in them is secret)."""
-    statement = select(AiModel)
-    if model_type is not None:
-        statement = statement.where(AiModel.model_type == model_type)
-    if status is not None:
-        statement = statement.where(AiModel.status == status)
-    if name is not None:
-        statement = statement.where(AiModel.name == name)
+    statement = equal_to(
+        select(AiModel),
+        {AiModel.model_type: model_type, AiModel.status: status, AiModel.name: name},
+    )
     statement = within(statement, AiModel.created_at, period)
     statement = statement.order_by(AiModel.created_at.desc(), AiModel.id.desc())
     return paginate(session, statement, page, ModelOut)
@@ -159,16 +156,15 @@ def activities(
     entity_id: Annotated[int | None, Query()] = None,
 ) -> Page[ActivityOut]:
     """The activity log, newest first (administrators)."""
-    statement = select(UserActivity)
-    filters = {
-        UserActivity.user_id: user_id,
-        UserActivity.activity_type: activity_type,
-        UserActivity.entity_type: entity_type,
-        UserActivity.entity_id: entity_id,
-    }
-    for column, value in filters.items():
-        if value is not None:
-            statement = statement.where(column == value)
+    statement = equal_to(
+        select(UserActivity),
+        {
+            UserActivity.user_id: user_id,
+            UserActivity.activity_type: activity_type,
+            UserActivity.entity_type: entity_type,
+            UserActivity.entity_id: entity_id,
+        },
+    )
     statement = within(statement, UserActivity.created_at, period)
     statement = statement.order_by(UserActivity.created_at.desc(), UserActivity.id.desc())
     return paginate(session, statement, page, ActivityOut)

@@ -19,7 +19,7 @@ from serving import watchlist_changes as changes
 from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, Forbidden
 from serving.lookups import find_crypto, symbols
-from serving.pagination import paginate, within
+from serving.pagination import equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.watchlists import (
     ItemCreate,
@@ -84,10 +84,7 @@ def list_watchlists(
     if user_id is not None and not (caller.is_admin or caller.owns(user_id)):
         raise Forbidden("only administrators may list another user's watchlists")
     statement = select(Watchlist).where(changes.visible_to(caller))
-    if user_id is not None:
-        statement = statement.where(Watchlist.user_id == user_id)
-    if type is not None:
-        statement = statement.where(Watchlist.type == type)
+    statement = equal_to(statement, {Watchlist.user_id: user_id, Watchlist.type: type})
     if is_active is not None:
         statement = statement.where(Watchlist.is_active.is_(is_active))
     statement = within(statement, Watchlist.created_at, period).order_by(
