@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Numeric
 
-from db.schema import PriceData
+from training.price_store import NUMERIC_COLUMNS
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -430,26 +429,16 @@ def _range_checks(candles: pd.DataFrame) -> list[RowCheck]:
     """Values too large for their price_data column (NUMERIC(p, s) holds less than
     10**(p - s))."""
     return [
-        _too_large_check(name, candles[name].to_numpy(), limit)
-        for name, limit in _storage_limits().items()
+        _too_large_check(name, candles[name].to_numpy(), column.limit)
+        for name, column in NUMERIC_COLUMNS.items()
     ]
 
 
-def _too_large_check(name: str, values: np.ndarray, limit: float) -> RowCheck:
+def _too_large_check(name: str, values: np.ndarray, limit: int) -> RowCheck:
     return (
         np.abs(values) >= limit,
         lambda i: f"{name} {_number(values[i])} is too large to store (the limit is {limit:.0e})",
     )
-
-
-def _storage_limits() -> dict[str, float]:
-    table = PriceData.__table__
-    limits = {}
-    for name in CANDLE_COLUMNS[1:]:
-        kind = table.c[f"{name}_price" if name in PRICE_COLUMNS else name].type
-        assert isinstance(kind, Numeric) and kind.precision is not None and kind.scale is not None
-        limits[name] = 10.0 ** (kind.precision - kind.scale)
-    return limits
 
 
 def _exceeds(larger: np.ndarray, smaller: np.ndarray) -> np.ndarray:

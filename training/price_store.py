@@ -177,10 +177,9 @@ def _upsert_postgres(
     )
     overlaps = cursor.fetchone() == (True,)
     _stage(cursor, candles, progress)
-    columns = ", ".join(("timestamp", *PRICE_DATA_COLUMNS))
     insert_staged = (
-        f"INSERT INTO price_data (crypto_id, {columns})"
-        f" SELECT %s, {columns} FROM staging_price_data"
+        f"INSERT INTO price_data (crypto_id, {_STAGED_COLUMNS})"
+        f" SELECT %s, {_STAGED_COLUMNS} FROM staging_price_data"
     )
     if not overlaps:  # nothing stored to conflict with: a plain INSERT skips ON CONFLICT's probe
         cursor.execute(insert_staged, (crypto_id,))
@@ -221,12 +220,12 @@ def _stage(cursor: DBAPICursor, candles: pd.DataFrame, progress: ProgressCallbac
         f" (timestamp timestamptz, {numeric_types}) ON COMMIT DROP"
     )
     cursor.execute("TRUNCATE staging_price_data")
-    columns = ", ".join(("timestamp", *PRICE_DATA_COLUMNS))
-    with cursor.copy(f"COPY staging_price_data ({columns}) FROM STDIN (FORMAT binary)") as copy:
+    statement = f"COPY staging_price_data ({_STAGED_COLUMNS}) FROM STDIN (FORMAT binary)"
+    with cursor.copy(statement) as copy:
         copy.write(pg_copy.HEADER)
         for start in range(0, len(candles), COPY_CHUNK_ROWS):
             chunk = candles.iloc[start : start + COPY_CHUNK_ROWS]
-            copy.write(pg_copy.encode_rows(chunk, _NUMERIC_COLUMNS))
+            copy.write(pg_copy.encode_rows(chunk, NUMERIC_COLUMNS))
             if progress:
                 progress(len(chunk))
         copy.write(pg_copy.TRAILER)
@@ -238,15 +237,17 @@ def _price_data_numeric(column: str) -> pg_copy.NumericColumn:
     return pg_copy.NumericColumn(kind.precision, kind.scale)
 
 
-# Candle column -> its price_data NUMERIC; also the staging table's column types.
-_NUMERIC_COLUMNS = {
+# Candle column -> its price_data NUMERIC: the staging table's column types, and what the
+# validation of candle files (training.candles) checks values against.
+NUMERIC_COLUMNS = {
     candle: _price_data_numeric(column)
     for candle, column in zip(CANDLE_COLUMNS, PRICE_DATA_COLUMNS, strict=True)
 }
 _PRICE_DATA_TYPES = {
     column: f"numeric({numeric.precision}, {numeric.scale})"
-    for column, numeric in zip(PRICE_DATA_COLUMNS, _NUMERIC_COLUMNS.values(), strict=True)
+    for column, numeric in zip(PRICE_DATA_COLUMNS, NUMERIC_COLUMNS.values(), strict=True)
 }
+_STAGED_COLUMNS = ", ".join(("timestamp", *PRICE_DATA_COLUMNS))
 
 
 # SQLAlchemy's own storage format for DateTime on SQLite; the upsert key must match it exactly.
