@@ -6,6 +6,15 @@ never on its training rows, or it learns the model's overconfidence on data it h
 Both calibrators follow the scikit-learn estimator contract: `__init__` only stores its
 arguments, `fit` returns self, learned state ends in an underscore and `transform` refuses to
 run before `fit`.
+
+No calibrated probability is exactly 0 or 1: n calibration rows cannot show that an event is
+impossible or certain, and a forecast of 0 for what then happens costs an infinite log loss
+(isotonic steps of 0 below the lowest positive did exactly that on real data). The bound is
+Laplace's rule of succession, (k + 1) / (n + 2) for k positives in n rows, the rate after one
+imagined success and one imagined failure: a calibrator fitted on one class alone is that
+constant, and every output is clipped to [1 / (n + 2), 1 - 1 / (n + 2)], the most extreme rate
+n rows can support. The floor is small (1e-4 at ten thousand rows), so it leaves a well-fitted
+curve alone and only takes away claims of certainty.
 """
 
 from __future__ import annotations
@@ -34,6 +43,18 @@ MIN_CALIBRATION_ROWS = 10
 LOGIT_EPSILON = 1e-6
 
 
+def add_one_rate(n_positive: float, n_rows: int) -> float:
+    """Laplace's rule of succession: the rate of an event seen `n_positive` times in `n_rows`,
+    after one imagined success and one imagined failure, so never 0 or 1."""
+    return (n_positive + 1.0) / (n_rows + 2.0)
+
+
+def probability_floor(n_rows: int) -> float:
+    """The least probability a calibrator fitted on `n_rows` gives: the add-one rate of an
+    event never seen; 1 minus it is the greatest."""
+    return add_one_rate(0.0, n_rows)
+
+
 class ProbabilityCalibrator(BaseEstimator):
     """Calibrates binary probabilities.
 
@@ -42,9 +63,10 @@ class ProbabilityCalibrator(BaseEstimator):
     unregularised logistic regression on logit(p); two parameters, suits small samples and
     fixes over- or under-confidence but not arbitrary shapes.
 
-    When the outcomes hold a single class the calibrator is the constant at that rate (0.0 or
-    1.0): that is the only rate the data supports, and no curve can be fitted to one class.
-    `constant_` holds it (None otherwise) and `estimator_` is then None.
+    When the outcomes hold a single class no curve can be fitted, and the calibrator is the
+    constant add-one rate, 1 / (n + 2) or (n + 1) / (n + 2). `constant_` holds it (None
+    otherwise) and `estimator_` is then None. Every output lies in [floor_, 1 - floor_], with
+    floor_ = probability_floor(n) (see the module docstring).
     """
 
     def __init__(self, method: CalibrationMethod = "isotonic") -> None:
@@ -56,9 +78,9 @@ class ProbabilityCalibrator(BaseEstimator):
         p = check_probabilities(probabilities)
         y = check_binary_outcomes(outcomes, p.size)
         _check_enough_rows(p.size)
-        rate = float(y.mean())
-        if rate in (0.0, 1.0):
-            self.constant_: float | None = rate
+        self.floor_ = probability_floor(p.size)
+        if np.all(y == y[0]):
+            self.constant_: float | None = add_one_rate(float(y.sum()), p.size)
             self.estimator_: IsotonicRegression | LogisticRegression | None = None
         else:
             self.constant_ = None
@@ -66,7 +88,7 @@ class ProbabilityCalibrator(BaseEstimator):
         return self
 
     def transform(self, probabilities: ArrayLike) -> np.ndarray:
-        """Calibrated probabilities, clipped to [0, 1]."""
+        """Calibrated probabilities, strictly inside (0, 1): clipped to [floor_, 1 - floor_]."""
         check_is_fitted(self)
         p = check_probabilities(probabilities)
         if self.estimator_ is None:
@@ -75,16 +97,16 @@ class ProbabilityCalibrator(BaseEstimator):
             calibrated = self.estimator_.predict_proba(_logit_feature(p))[:, 1]
         else:
             calibrated = self.estimator_.predict(p)
-        return np.clip(np.asarray(calibrated, dtype=float), 0.0, 1.0)
+        return np.clip(np.asarray(calibrated, dtype=float), self.floor_, 1.0 - self.floor_)
 
 
 class MulticlassCalibrator(BaseEstimator):
     """One-vs-rest calibration: one ProbabilityCalibrator per class column, then each row is
     renormalised to sum to 1.
 
-    A row whose calibrated values are all zero (possible with isotonic calibration) keeps its
-    uncalibrated probabilities rather than becoming undefined. A class absent from the
-    training labels calibrates to the constant 0 (see ProbabilityCalibrator).
+    Every column is bounded away from 0 and 1 (see ProbabilityCalibrator), so a row total is
+    positive and every renormalised probability lies strictly inside (0, 1). A class absent from
+    the training labels calibrates to the add-one rate 1 / (n + 2) before renormalising.
     """
 
     def __init__(self, method: CalibrationMethod = "isotonic") -> None:
@@ -116,11 +138,7 @@ class MulticlassCalibrator(BaseEstimator):
         calibrated = np.column_stack(
             [calibrator.transform(matrix[:, k]) for k, calibrator in enumerate(self.calibrators_)]
         )
-        totals = calibrated.sum(axis=1)
-        degenerate = totals <= 0.0
-        calibrated[degenerate] = matrix[degenerate]
-        totals[degenerate] = matrix[degenerate].sum(axis=1)
-        return calibrated / totals[:, np.newaxis]
+        return calibrated / calibrated.sum(axis=1, keepdims=True)
 
 
 def _check_method(method: str) -> None:

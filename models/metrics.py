@@ -168,23 +168,52 @@ def expected_calibration_error(
 
 
 def calibration_report(
-    probabilities: ArrayLike, outcomes: ArrayLike, n_bins: int = 10
+    probabilities: ArrayLike,
+    outcomes: ArrayLike,
+    n_bins: int = 10,
+    *,
+    reference_rate: float | ArrayLike | None = None,
 ) -> dict[str, Any]:
-    """Brier, ECE and the reliability bins, with the no-skill reference.
+    """Brier, ECE and the reliability bins, with a no-skill reference when one is given.
 
-    `brier_of_base_rate` is the Brier score of always predicting the observed base rate,
-    base_rate * (1 - base_rate): a model whose Brier is not below it has no skill.
+    The reference must be a rate known before the outcomes: the training base rate, or a
+    rolling rate per row. The rate of the scored outcomes themselves (`base_rate`, reported
+    for information) is hindsight no forecaster has, and its Brier would flatter the
+    reference. With `reference_rate`: `reference_rate` (its mean), `brier_of_reference` (the
+    Brier of forecasting it) and `brier_skill`, 1 - brier / brier_of_reference (above 0 means
+    skill; None when the reference is perfect). Without it no reference figures are reported.
     """
     p = check_probabilities(probabilities)
     y = check_binary_outcomes(outcomes, p.size)
-    base_rate = float(y.mean())
-    return {
+    report: dict[str, Any] = {
         "n_samples": int(p.size),
         "brier": brier_score(p, y),
         "ece": expected_calibration_error(p, y, n_bins),
-        "base_rate": base_rate,
-        "brier_of_base_rate": base_rate * (1.0 - base_rate),
+        "base_rate": float(y.mean()),
         "bins": [asdict(b) for b in reliability_bins(p, y, n_bins)],
+    }
+    if reference_rate is not None:
+        reference = _reference_rates(reference_rate, p.size)
+        report.update(_skill_against(report["brier"], reference, y))
+    return report
+
+
+def _reference_rates(reference_rate: float | ArrayLike, n_rows: int) -> np.ndarray:
+    """The reference forecast per row: a single rate stands for every row."""
+    array = np.asarray(reference_rate, dtype=float)
+    if array.ndim == 0:
+        array = np.full(n_rows, array)
+    rates = check_probabilities(array, "reference_rate")
+    _check_length(rates, n_rows, "reference_rate")
+    return rates
+
+
+def _skill_against(brier: float, reference: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    brier_of_reference = brier_score(reference, y)
+    return {
+        "reference_rate": float(reference.mean()),
+        "brier_of_reference": brier_of_reference,
+        "brier_skill": None if brier_of_reference == 0.0 else 1.0 - brier / brier_of_reference,
     }
 
 

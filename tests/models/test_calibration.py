@@ -12,6 +12,8 @@ from models.calibration import (
     CalibrationMethod,
     MulticlassCalibrator,
     ProbabilityCalibrator,
+    add_one_rate,
+    probability_floor,
 )
 from models.metrics import brier_score, expected_calibration_error, log_loss_safe
 
@@ -75,13 +77,47 @@ def test_output_is_clipped_to_the_unit_interval_and_one_dimensional() -> None:
         assert np.all(np.diff(out) >= 0.0)
 
 
-@pytest.mark.parametrize("rate", [0.0, 1.0])
-def test_single_class_outcomes_give_a_constant_calibrator(rate: float) -> None:
+def test_add_one_rate_and_floor_by_hand() -> None:
+    assert add_one_rate(0, 8) == 0.1
+    assert add_one_rate(8, 8) == 0.9
+    assert add_one_rate(3, 6) == 0.5
+    assert probability_floor(98) == 0.01
+
+
+@pytest.mark.parametrize(("rate", "expected"), [(0.0, 1 / 22), (1.0, 21 / 22)])
+def test_single_class_outcomes_give_the_add_one_rate(rate: float, expected: float) -> None:
     scores = np.linspace(0.1, 0.9, 20)
     calibrator = ProbabilityCalibrator().fit(scores, np.full(20, rate))
-    assert calibrator.constant_ == rate
+    assert calibrator.constant_ == pytest.approx(expected)
     assert calibrator.estimator_ is None
-    np.testing.assert_array_equal(calibrator.transform([0.2, 0.7]), [rate, rate])
+    np.testing.assert_allclose(calibrator.transform([0.0, 0.7, 1.0]), expected)
+
+
+def test_isotonic_gives_the_realised_outcome_a_chance_outside_the_fitted_range() -> None:
+    """Scores in [0.2, 0.8], every row below 0.4 negative and every row above 0.6 positive:
+    plain isotonic says 0 below and 1 above, so a positive at 0.0 or a negative at 1.0 would
+    cost an infinite log loss."""
+    scores = np.linspace(0.2, 0.8, 100)
+    outcomes = (scores > 0.5).astype(float)
+    calibrated = ProbabilityCalibrator("isotonic").fit(scores, outcomes).transform([0.0, 1.0])
+    floor = probability_floor(100)
+    np.testing.assert_allclose(calibrated, [floor, 1.0 - floor])
+    assert log_loss_safe(np.column_stack([1.0 - calibrated, calibrated]), [1, 0]) < 5.0
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_no_output_is_zero_or_one_even_for_a_steep_curve(method: CalibrationMethod) -> None:
+    """True P(y) = sigmoid(8 logit(score)): Platt's fitted slope of about 8 sends the clipped
+    logit of a score of 1 to about 110, which rounds to exactly 1.0 without the bound."""
+    rng = np.random.default_rng(7)
+    scores = rng.uniform(0.0, 1.0, 2_000)
+    true = 1.0 / (1.0 + (1.0 / scores - 1.0) ** 8)
+    outcomes = (rng.uniform(0.0, 1.0, scores.size) < true).astype(float)
+    calibrator = ProbabilityCalibrator(method).fit(scores, outcomes)
+    out = calibrator.transform(np.array([0.0, 1e-12, 0.5, 1.0 - 1e-12, 1.0]))
+    assert np.all((out > 0.0) & (out < 1.0))
+    assert out.min() >= probability_floor(scores.size)
+    assert out.max() <= 1.0 - probability_floor(scores.size)
 
 
 def test_too_few_rows_is_rejected() -> None:
@@ -159,13 +195,28 @@ def test_multiclass_calibration_sums_to_one_and_improves_log_loss(
     assert np.mean(np.abs(calibrated - test_true)) < np.mean(np.abs(test_model - test_true)) / 2
 
 
-def test_multiclass_class_absent_from_training_gets_zero() -> None:
+def test_multiclass_class_absent_from_training_gets_a_small_positive_rate() -> None:
     rng = np.random.default_rng(5)
     probabilities = softmax(rng.normal(size=(200, 3)))
     labels = rng.integers(0, 2, size=200)  # class 2 never occurs
     calibrated = MulticlassCalibrator().fit(probabilities, labels).transform(probabilities)
-    np.testing.assert_array_equal(calibrated[:, 2], 0.0)
+    # The add-one rate of a class never seen, moved a little by renormalising the rows.
+    assert np.all((calibrated[:, 2] > 0.0) & (calibrated[:, 2] < 2 * probability_floor(200)))
     np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_multiclass_rows_stay_inside_the_unit_interval_at_the_extremes(
+    method: CalibrationMethod,
+) -> None:
+    """Confident rows, beyond anything in the fitted range, still leave every class,
+    the realised one included, a positive probability."""
+    _, labels, model = multiclass_data(seed=8)
+    calibrator = MulticlassCalibrator(method).fit(model[:2_000], labels[:2_000])
+    extremes = np.vstack([np.eye(3), [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]], model[2_000:]])
+    calibrated = calibrator.transform(extremes)
+    assert np.all((calibrated > 0.0) & (calibrated < 1.0))
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0, atol=1e-12)
 
 
 def test_multiclass_rejects_bad_shapes_and_labels() -> None:

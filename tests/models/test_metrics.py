@@ -64,12 +64,17 @@ def test_reliability_bins_counts_edges_and_empty_bins() -> None:
 
 
 def test_calibration_report_is_json_serialisable_with_the_no_skill_reference() -> None:
-    report = calibration_report([0.25, 0.25, 0.75, 0.75], [0, 0, 1, 1], n_bins=2)
+    report = calibration_report(
+        [0.25, 0.25, 0.75, 0.75], [0, 0, 1, 1], n_bins=2, reference_rate=0.25
+    )
     assert report["base_rate"] == 0.5
-    assert report["brier_of_base_rate"] == 0.25
     assert report["brier"] == 0.0625
     assert report["ece"] == 0.25
     assert report["n_samples"] == 4
+    # Forecasting 0.25 throughout: (2 * 0.25**2 + 2 * 0.75**2) / 4.
+    assert report["reference_rate"] == 0.25
+    assert report["brier_of_reference"] == 0.3125
+    assert report["brier_skill"] == pytest.approx(0.8)
     assert report["bins"][0] == {
         "lower": 0.0,
         "upper": 0.5,
@@ -78,6 +83,50 @@ def test_calibration_report_is_json_serialisable_with_the_no_skill_reference() -
         "observed_rate": 0.0,
     }
     assert json.loads(json.dumps(report, allow_nan=False)) == report
+
+
+def test_calibration_report_scores_the_reference_known_beforehand_not_hindsight() -> None:
+    """Every scored outcome is 1: the hindsight rate would be a perfect forecast (Brier 0),
+    while the training rate of 0.5 had no way to know it."""
+    report = calibration_report([0.75] * 4, [1] * 4, reference_rate=0.5)
+    assert report["base_rate"] == 1.0
+    assert report["brier_of_reference"] == 0.25
+    assert report["brier_skill"] == 0.75
+    assert "brier_of_base_rate" not in report
+
+
+def test_calibration_report_takes_a_reference_rate_per_row() -> None:
+    report = calibration_report([0.5] * 4, [0, 0, 1, 1], reference_rate=[0.0, 0.5, 0.5, 1.0])
+    assert report["reference_rate"] == 0.5
+    assert report["brier_of_reference"] == 0.125
+    assert report["brier_skill"] == -1.0
+
+
+def test_calibration_report_skill_is_undefined_against_a_perfect_reference() -> None:
+    report = calibration_report([0.5, 0.5], [0, 1], reference_rate=[0.0, 1.0])
+    assert report["brier_of_reference"] == 0.0
+    assert report["brier_skill"] is None
+
+
+def test_calibration_report_without_a_reference_reports_no_reference_figures() -> None:
+    report = calibration_report([0.25, 0.75], [0, 1])
+    assert set(report) == {"n_samples", "brier", "ece", "base_rate", "bins"}
+
+
+@pytest.mark.parametrize(
+    ("reference_rate", "message"),
+    [
+        (1.5, r"reference_rate must lie in \[0, 1\]"),
+        (float("nan"), "reference_rate contains NaN"),
+        ([0.5, 0.5, 0.5], "reference_rate has 3 rows, expected 2"),
+        ([[0.5, 0.5]], "reference_rate must be one-dimensional"),
+    ],
+)
+def test_calibration_report_rejects_a_bad_reference_rate(
+    reference_rate: float | list[float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        calibration_report([0.25, 0.75], [0, 1], reference_rate=reference_rate)
 
 
 @pytest.mark.parametrize(
