@@ -89,7 +89,7 @@ import training.evaluate as evaluation_job
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.schema import Prediction, PriceData
-from models.features import ASSET_FEATURES
+from models.features import COIN_FEATURES
 from training.evaluate import ACCURACY_FLOOR, DEFAULT_THRESHOLD
 from training.live_metrics import LIVE_SUMS_KEY
 
@@ -414,7 +414,7 @@ def migrated_fillfactor(maintenance: psycopg.Connection[Any]) -> int | None:
 def payload_rows(seed: int) -> list[tuple[Any, ...]]:
     """PAYLOAD_KINDS sets of JSONB values shaped like those serving.analysis writes."""
     rng = random.Random(seed)
-    names = list(ASSET_FEATURES)
+    names = list(COIN_FEATURES)
     versions = {"macro": "3", "sector": "3", "asset": "3", "timing": "3"}
     rows = []
     for k in range(PAYLOAD_KINDS):

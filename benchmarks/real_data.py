@@ -1,36 +1,32 @@
-"""Real-data check: walk-forward validation of the four families on Binance 2021 hourly candles.
+"""Real-data check: nested walk-forward validation of the four families on real candles.
 
-Every candle file in the data folder (default ``../shared/data/binance-2021-1h``: 126 Binance
-spot USDT pairs, December 2020 to July 2021, the May 2021 crash included) is read with
-``training.candles.read_candle_file`` (validated; none is skipped) and the sectors come from
-``coins.csv`` next to the folder (``read_coins_file``). The long candles (symbol, timestamp,
-OHLC, volume) become one ``MarketPanel``; the files carry no market cap, so index weights use
-the panel's dollar-volume proxy. No database is involved.
+Every real data set in ``../shared/data/`` with a cross-section of coins is used by default:
+``binance-2021-1h`` (126 Binance USDT pairs, December 2020 to July 2021, the May 2021 crash),
+``binance-2017-2022-1h`` (33 pairs through the 2018 bear market, the 2020-21 bull run and the
+2022 collapse) and ``binance-2020-2024-1h`` (46 pairs into 2024). ``BTC-USD_1h.csv`` is a single
+coin, so it has no cross-section to rank and is left out. Files are read with
+``training.candles.read_candle_file`` (validated; none is skipped); sectors come from
+``coins-all.csv``. No market caps: index weights use the dollar-volume proxy. No database.
 
-The four families are then validated top-down exactly as ``training.train.train_layers``
-does it (``validate_family``, out-of-fold outputs of macro and sector passed down with
-``extend_upstream``), with the default ``TrainSettings`` and default hyperparameters: nothing
-is tuned, on this data or on any period reported here. No final model is fitted and nothing
-is logged to MLflow or registered.
+Each family is validated exactly as ``training.train.train_layers`` does it
+(``validate_family``), with the default ``TrainSettings`` and default hyperparameters: nothing
+was tuned on any of these sets. Each fold is served through a transform fitted on the earlier
+folds only; the first fold only trains it. Reported on the scored out-of-fold rows:
 
-Reported per family, all on the out-of-fold rows of the walk-forward test period:
+* the served output beside the raw model and the naive baseline on the same rows, and the
+  skill of the served output (relative improvement of the primary loss) with its 90 % block
+  bootstrap interval and the verdict ("no demonstrated edge" when the interval reaches 0);
+* for the asset ranking, the served ranking beside the best one-line factor chosen on
+  earlier folds (difference of per-hour rank IC with its interval);
+* the factor table: the per-day cross-sectional rank IC (one hour a day, 00:00 UTC, so the
+  24 h labels do not overlap) of each factor against the next 24 h log return, over the whole
+  set and over the asset's scored window, with the served ranking's row beside them;
+* calibration of the served confidences on the last fold, beside a reference rate known
+  beforehand.
 
-* the primary metric and the other main metrics of the model beside its naive baseline,
-  scored on the same rows: majority regime (training class frequencies) for macro, "every
-  sector tracks the market" (relative return 0) for sector, persistence (return 0) for
-  asset, and for timing the base rates (always long / always short probabilities) with,
-  beside the model's trading policy, always long and no trade;
-* whether the model beats the baseline on the primary metric, overall and fold by fold;
-* the calibration of its confidence on the held-out last fold (the calibrator is fitted on
-  the out-of-fold rows of the earlier folds): Brier score and expected calibration error,
-  raw and calibrated, with the base rate's Brier as the no-skill reference;
-* the validation window (first and last test hour) and the wall time of the validation.
+Run (progress on stderr, tables on stdout, every figure also in a JSON file in /tmp):
 
-Run (progress on stderr, the tables on stdout, every figure also in a JSON file in /tmp):
-
-    .venv/bin/python benchmarks/real_data.py [--data ../shared/data/binance-2021-1h] [--coins N]
-
-``--coins N`` keeps the N coins with the most candles (default: all of them).
+    .venv/bin/python benchmarks/real_data.py [--data DIR ...] [--coins N]
 """
 
 from __future__ import annotations
@@ -48,23 +44,26 @@ from typing import Any
 import pandas as pd
 from report import METRICS_HEADER, metrics_table, number, table
 
-from models.families import Upstream
+from models.factors import factor_frame
+from models.labels import asset_labels
 from models.panel import MarketPanel
+from models.skill import cross_sectional_rank_ic, rank_ic_summary
 from models.validation import ValidationResult
 from training.candles import discover_candle_files, read_candle_file, read_coins_file
-from training.train import LAYER_ORDER, TrainSettings, extend_upstream, validate_family
+from training.train import LAYER_ORDER, TrainSettings, validate_family
+from training.verdicts import factor_text
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "binance-2021-1h"
-COINS_FILE = "coins.csv"
+SHARED_DATA = REPOSITORY.parent / "shared" / "data"
+DEFAULT_SETS = ("binance-2021-1h", "binance-2017-2022-1h", "binance-2020-2024-1h")
+COINS_FILE = SHARED_DATA / "coins-all.csv"
 DEFAULT_JSON = Path(tempfile.gettempdir()) / "cryptopredict-real-data.json"
-Report = dict[str, Any]  # one calibration report: n_samples, brier, ece, base_rate, bins
-# Metrics printed beside the baseline, primary first.
+FACTOR_HORIZON = 24  # the factor table scores the next 24 h, one non-overlapping hour a day
 BASELINE_NAMES = {
-    "macro": "majority regime (training class mix)",
+    "macro": "rolling climatology of realised regimes (add-one); uniform beside it",
     "sector": "market return (relative return 0)",
-    "asset": "persistence (return 0)",
-    "timing": "base rates (always long / always short); policy: always long or no trade",
+    "asset": "persistence (return 0); ranking: the best one-line factor chosen out of fold",
+    "timing": "rolling base rate per side",
 }
 
 
@@ -78,28 +77,24 @@ def progress(message: str) -> None:
 @dataclass
 class LoadedData:
     candles: pd.DataFrame  # long: symbol, timestamp, open, high, low, close, volume
-    coins: pd.DataFrame  # symbol, name, sector
     files: int
     candle_counts: dict[str, int]
     seconds: float
 
 
-def load_candles(data_dir: Path, coins_file: Path) -> LoadedData:
+def load_candles(data_dir: Path) -> LoadedData:
     """Every candle file in the folder, validated; all of them must load."""
     started = perf_counter()
     paths = discover_candle_files(data_dir)
     progress(f"reading {len(paths)} candle files from {data_dir}")
     frames = []
-    for count, path in enumerate(paths, start=1):
+    for path in paths:
         candle_file = read_candle_file(path)
         frames.append(candle_file.candles.assign(symbol=candle_file.symbol))
-        if count % 25 == 0 or count == len(paths):
-            progress(f"  {count}/{len(paths)} files read")
     candles = pd.concat(frames, ignore_index=True)
     counts = candles.groupby("symbol")["close"].count().sort_values(ascending=False)
     return LoadedData(
         candles=candles,
-        coins=read_coins_file(coins_file),
         files=len(paths),
         candle_counts={str(symbol): int(count) for symbol, count in counts.items()},
         seconds=perf_counter() - started,
@@ -110,6 +105,13 @@ def most_candles(counts: dict[str, int], limit: int | None) -> list[str]:
     """The `limit` symbols with the most candles (ties by symbol); all when limit is None."""
     ranked = sorted(counts, key=lambda symbol: (-counts[symbol], symbol))
     return ranked if limit is None else ranked[:limit]
+
+
+def build_panel(loaded: LoadedData, coins: pd.DataFrame, limit: int | None) -> MarketPanel:
+    chosen = most_candles(loaded.candle_counts, limit)
+    candles = loaded.candles[loaded.candles["symbol"].isin(chosen)]
+    columns = ["symbol", "timestamp", "open", "high", "low", "close", "volume"]
+    return MarketPanel.from_candles(candles[columns], coins)
 
 
 # ---------------------------------------------------------------------------- validating
@@ -124,29 +126,31 @@ class FamilyReport:
     rows: int
     features: int
     seconds: float
-    model_metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
+    model_metrics: dict[str, Any]
+    raw_metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any]
+    skill: dict[str, Any]
     beats_baseline: bool
-    folds_beaten: int
     fold_metrics: list[dict[str, Any]]
     calibration: dict[str, Any]
     window: dict[str, str]
 
 
-def validate_all(panel: MarketPanel, settings: TrainSettings) -> list[FamilyReport]:
-    """Walk-forward validation of every family top-down, as train_layers chains them."""
-    upstream = Upstream()
-    reports = []
+def validate_all(
+    panel: MarketPanel, settings: TrainSettings
+) -> tuple[list[FamilyReport], pd.DataFrame]:
+    """Every family as train_layers validates it; also the asset's scored served ranking."""
+    reports, ranking = [], pd.DataFrame()
     for layer in LAYER_ORDER:
-        progress(f"{layer}: walk-forward validation ({settings.n_folds} folds)")
+        progress(f"{layer}: nested walk-forward validation ({settings.n_folds} folds)")
         started = perf_counter()
-        data, result = validate_family(layer, panel, upstream, settings)
+        data, result = validate_family(layer, panel, settings)
         seconds = perf_counter() - started
         progress(f"{layer}: {len(data.X):,} rows x {data.X.shape[1]} features in {seconds:.1f} s")
         reports.append(_report(layer, data.X.shape, seconds, result, settings))
-        upstream = extend_upstream(upstream, layer, result)
-        del data, result
-    return reports
+        if layer == "asset":
+            ranking = result.served.loc[result.scored, ["rank_score"]]
+    return reports, ranking
 
 
 def _report(
@@ -158,10 +162,6 @@ def _report(
 ) -> FamilyReport:
     family = settings.family(layer)
     metric, lower = family.primary_metric, family.lower_is_better
-    beaten = sum(
-        _better(fold["model"][metric], fold["baseline"][metric], lower)
-        for fold in result.fold_metrics
-    )
     return FamilyReport(
         layer=layer,
         name=family.name,
@@ -171,49 +171,82 @@ def _report(
         features=shape[1],
         seconds=seconds,
         model_metrics=result.model_metrics,
+        raw_metrics=result.raw_metrics,
         baseline_metrics=result.baseline_metrics,
+        skill=result.skill,
         beats_baseline=result.beats_baseline(metric, lower),
-        folds_beaten=beaten,
         fold_metrics=result.fold_metrics,
         calibration=result.calibration,
         window=result.window,
     )
 
 
-def _better(model: float, baseline: float, lower_is_better: bool) -> bool:
-    return model < baseline if lower_is_better else model > baseline
+# ---------------------------------------------------------------------------- factors
+
+
+def factor_rows(panel: MarketPanel, ranking: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per-day rank IC of each factor over the whole set and over the asset's scored window,
+    with the served ranking's row on the same days of that window."""
+    outcomes = asset_labels(panel, FACTOR_HORIZON)
+    factors = factor_frame(panel)
+    window = ranking.index.get_level_values("timestamp")
+    start, end = (window.min(), window.max()) if len(window) else (None, None)
+    rows = [
+        {
+            "ranking": name,
+            **_daily(factors[name], outcomes, None, None),
+            "window": _daily(factors[name], outcomes, start, end),
+        }
+        for name in factors.columns
+    ]
+    if len(ranking):
+        served = ranking["rank_score"].reindex(outcomes.index)
+        rows.append(
+            {"ranking": "served asset ranking", "window": _daily(served, outcomes, start, end)}
+        )
+    return rows
+
+
+def _daily(
+    scores: pd.Series, outcomes: pd.Series, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> dict[str, Any]:
+    """Rank IC summary over one hour a day (00:00 UTC), optionally within [start, end]."""
+    hours = scores.index.get_level_values("timestamp")
+    keep = hours.hour == 0
+    if start is not None:
+        keep &= (hours >= start) & (hours <= end)
+    per_day = cross_sectional_rank_ic(scores[keep], outcomes.reindex(scores.index)[keep])
+    return rank_ic_summary(per_day, FACTOR_HORIZON)
+
+
+def factor_table(rows: list[dict[str, Any]]) -> str:
+    header = ["ranking", "whole set IC", "t", "days", "scored window IC", "t", "days"]
+    body = []
+    for row in rows:
+        whole, window = row.get("rank_ic"), row["window"]
+        body.append(
+            [
+                row["ranking"],
+                number(whole),
+                number(row.get("rank_ic_t")),
+                str(row.get("rank_ic_hours", "")),
+                number(window["rank_ic"]),
+                number(window["rank_ic_t"]),
+                str(window["rank_ic_hours"]),
+            ]
+        )
+    return table(header, body)
 
 
 # ---------------------------------------------------------------------------- reporting
 
 
-def metrics_rows(reports: list[FamilyReport]) -> list[list[str]]:
-    """The shared model-beside-baseline rows, plus what the market itself did for timing."""
-    rows = []
-    for report in reports:
-        rows += metrics_table([report])
-        if report.layer == "timing":
-            for metric in ("always_long_return", "no_trade_return", "hit_rate_long"):
-                rows.append(["", metric, number(report.model_metrics.get(metric)), "", ""])
-    return rows
-
-
 def folds_table(reports: list[FamilyReport]) -> str:
-    header = [
-        "family",
-        "fold",
-        "test start",
-        "test end",
-        "test rows",
-        "model",
-        "baseline",
-        "better",
-    ]
+    header = ["family", "fold", "test start", "test end", "rows", "served", "raw", "baseline"]
     rows = []
     for report in reports:
         metric = report.primary_metric
         for fold in report.fold_metrics:
-            model, baseline = fold["model"][metric], fold["baseline"][metric]
             rows.append(
                 [
                     report.name,
@@ -221,150 +254,80 @@ def folds_table(reports: list[FamilyReport]) -> str:
                     fold["test_start"][:16],
                     fold["test_end"][:16],
                     f"{fold['test_rows']:,}",
-                    number(model),
-                    number(baseline),
-                    "MODEL" if _better(model, baseline, report.lower_is_better) else "baseline",
+                    number(fold["model"][metric]),
+                    number(fold["raw"][metric]),
+                    number(fold["baseline"][metric]),
                 ]
             )
     return table(header, rows)
 
 
-def calibration_rows(calibration: Report) -> list[tuple[str, Report | None, Report | None]]:
-    """(what, raw report, calibrated report) for every confidence a family reports."""
-    if not calibration:
-        return []
-    if "raw" in calibration or "calibrated" in calibration:
-        return [("top-class confidence", calibration.get("raw"), calibration.get("calibrated"))]
+def calibration_rows(calibration: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(what, report) for every served confidence a family reports."""
     if "brier" in calibration:
-        return [("P(accurate)", None, calibration)]
+        return [("served confidence", calibration)]
     return [
-        (f"p_{key}", value.get("raw"), value.get("calibrated"))
+        (f"p_{key}", value)
         for key, value in calibration.items()
-        if isinstance(value, dict)
+        if isinstance(value, dict) and "brier" in value
     ]
 
 
 def calibration_table(reports: list[FamilyReport]) -> str:
-    header = [
-        "family",
-        "confidence",
-        "n",
-        "Brier raw",
-        "ECE raw",
-        "Brier calibrated",
-        "ECE calibrated",
-        "base rate",
-        "Brier of base rate",
-    ]
+    header = ["family", "confidence", "n", "Brier", "ECE", "reference rate", "Brier of ref."]
     rows = []
     for report in reports:
-        entries = calibration_rows(report.calibration)
-        if not entries:
-            rows.append([report.name, "none (regression output)", *[""] * 7])
-        for what, raw, calibrated in entries:
-            either = calibrated or raw or {}
+        for what, entry in calibration_rows(report.calibration):
             rows.append(
                 [
                     report.name,
                     what,
-                    f"{either.get('n_samples', 0):,}",
-                    number(raw and raw["brier"]),
-                    number(raw and raw["ece"]),
-                    number(calibrated and calibrated["brier"]),
-                    number(calibrated and calibrated["ece"]),
-                    number(either.get("base_rate")),
-                    number(either.get("brier_of_base_rate")),
+                    f"{entry.get('n_samples', 0):,}",
+                    number(entry.get("brier")),
+                    number(entry.get("ece")),
+                    number(entry.get("reference_rate")),
+                    number(entry.get("brier_of_reference")),
                 ]
             )
     return table(header, rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of candle files")
-    parser.add_argument(
-        "--coins-file", type=Path, default=None, help="symbol,name,sector (default: data/../)"
-    )
-    parser.add_argument(
-        "--coins", type=int, default=None, help="keep the N coins with the most candles"
-    )
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    args = parser.parse_args(argv)
-    coins_file = args.coins_file or args.data.parent / COINS_FILE
-
+def run_set(data_dir: Path, coins: pd.DataFrame, limit: int | None) -> dict[str, Any]:
     started = perf_counter()
-    load_before = os.getloadavg()
-    loaded = load_candles(args.data, coins_file)
-    chosen = most_candles(loaded.candle_counts, args.coins)
-    candles = loaded.candles[loaded.candles["symbol"].isin(chosen)]
-    build_started = perf_counter()
-    panel = MarketPanel.from_candles(
-        candles[["symbol", "timestamp", "open", "high", "low", "close", "volume"]], loaded.coins
-    )
-    build_seconds = perf_counter() - build_started
-    del candles
+    loaded = load_candles(data_dir)
+    panel = build_panel(loaded, coins, limit)
     missing_share = float(panel.close.isna().to_numpy().mean())
-    no_sector = sorted(panel.sectors[panel.sectors.isna()].index)
-    progress(
-        f"panel: {len(panel.symbols)} coins x {len(panel.hours):,} hours, "
-        f"{missing_share:.1%} of coin-hours without a candle ({build_seconds:.1f} s)"
-    )
+    progress(f"panel: {len(panel.symbols)} coins x {len(panel.hours):,} hours")
     settings = TrainSettings()
-    reports = validate_all(panel, settings)
-    elapsed = perf_counter() - started
-    load_after = os.getloadavg()
-
-    first, last = panel.hours[0], panel.hours[-1]
-    # Written before the tables, so a closed stdout (| head) cannot lose the figures.
-    results = {
-        "data": str(args.data),
-        "coins_file": str(coins_file),
-        "files": loaded.files,
+    reports, ranking = validate_all(panel, settings)
+    factors = factor_rows(panel, ranking)
+    result = {
+        "data": str(data_dir),
         "coins": panel.symbols,
-        "coins_limit": args.coins,
         "hours": len(panel.hours),
-        "first_hour": first.isoformat(),
-        "last_hour": last.isoformat(),
+        "first_hour": panel.hours[0].isoformat(),
+        "last_hour": panel.hours[-1].isoformat(),
         "missing_share": missing_share,
-        "coins_without_sector": no_sector,
         "settings": asdict(settings),
-        "cpus": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": load_after,
-        "read_seconds": loaded.seconds,
-        "panel_seconds": build_seconds,
-        "elapsed_s": elapsed,
+        "elapsed_s": perf_counter() - started,
         "families": [asdict(report) for report in reports],
+        "factors": factors,
     }
-    args.json.write_text(json.dumps(results, indent=2, default=str))
-    progress(f"results written to {args.json}")
+    print_set(result, reports, loaded)
+    return result
 
+
+def print_set(result: dict[str, Any], reports: list[FamilyReport], loaded: LoadedData) -> None:
     print(
-        f"Real data: {loaded.files} files from {args.data} ({loaded.seconds:.1f} s to read and "
-        f"validate), {len(panel.symbols)} of {len(loaded.candle_counts)} coins"
-        + ("" if args.coins is None else f" (--coins {args.coins}: most candles)")
-        + f", {len(panel.hours):,} hours {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
-    )
-    print(
-        f"{missing_share:.1%} of coin-hours have no candle (later listings, maintenance gaps); "
-        f"no market caps: dollar-volume index weights; coins without a sector: "
-        f"{', '.join(no_sector) or 'none'}"
-    )
-    print(
-        f"default TrainSettings, nothing tuned: horizons {settings.horizons}, "
-        f"{settings.n_folds} folds over the last {settings.test_fraction:.0%} of the hours, "
-        f"purge = horizon, min_train_hours {settings.min_train_hours}, seed "
-        f"{settings.random_state}"
-    )
-    print(
-        f"{os.cpu_count()} CPUs shared with other processes; load average "
-        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after; whole run {elapsed:.0f} s"
+        f"== {result['data']}: {len(result['coins'])} coins, {result['hours']:,} hours "
+        f"{result['first_hour'][:16]} to {result['last_hour'][:16]} UTC, "
+        f"{result['missing_share']:.1%} coin-hours without a candle; "
+        f"read in {loaded.seconds:.0f} s, whole set {result['elapsed_s']:.0f} s"
     )
     print()
-    print("validated (out-of-fold rows of the test period):")
     print(
         table(
-            ["family", "rows", "features", "seconds", "validation window (UTC)", "baseline"],
+            ["family", "rows", "features", "seconds", "scored window (UTC)", "baseline"],
             [
                 [
                     report.name,
@@ -380,27 +343,48 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print()
-    print("model beside its naive baseline, over the whole validation window:")
-    print(table(METRICS_HEADER, metrics_rows(reports)))
+    print("served output beside the raw model and the baseline, scored folds:")
+    print(table(METRICS_HEADER, metrics_table(reports)))
+    for report in reports:
+        comparison = factor_text(report.model_metrics)
+        if comparison:
+            print(f"{report.name} ranking: {comparison}")
     print()
-    print("primary metric fold by fold (each fold trains on everything before it, purged):")
+    print("per-day rank IC vs the next 24 h log return (00:00 UTC each day):")
+    print(factor_table(result["factors"]))
+    print()
+    print("primary metric fold by fold (fold 0 only trains the serving transform):")
     print(folds_table(reports))
     print()
-    print(
-        "calibration of the confidence on the held-out last fold "
-        "(calibrator fitted on the out-of-fold rows of the earlier folds):"
-    )
+    print("calibration of the served confidences on the last fold:")
     print(calibration_table(reports))
     print()
-    for report in reports:
-        verdict = "beats" if report.beats_baseline else "does NOT beat"
-        print(
-            f"{report.name}: {verdict} its baseline on {report.primary_metric} "
-            f"({number(report.model_metrics[report.primary_metric])} vs "
-            f"{number(report.baseline_metrics[report.primary_metric])}); better in "
-            f"{report.folds_beaten} of {len(report.fold_metrics)} folds"
-        )
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="folder of candle files; repeat for several (default: the three Binance sets)",
+    )
+    parser.add_argument("--coins-file", type=Path, default=COINS_FILE, help="symbol,name,sector")
+    parser.add_argument(
+        "--coins", type=int, default=None, help="keep the N coins with the most candles"
+    )
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    args = parser.parse_args(argv)
+    folders = args.data or [SHARED_DATA / name for name in DEFAULT_SETS]
+    coins = read_coins_file(args.coins_file)
+    load_before = os.getloadavg()
+    results = []
+    for folder in folders:
+        results.append(run_set(folder, coins, args.coins))
+        # Written after every set, so an interrupted run keeps what it measured.
+        summary = {"cpus": os.cpu_count(), "load_average_before": load_before, "sets": results}
+        args.json.write_text(json.dumps(summary, indent=2, default=str))
+    progress(f"results written to {args.json}; load average now {os.getloadavg()[0]:.2f}")
     return 0
 
 

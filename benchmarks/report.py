@@ -6,19 +6,39 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from training.verdicts import edge_text, skill_text
+
 # The figures worth reading per family, primary metric first.
 MAIN_METRICS: dict[str, tuple[str, ...]] = {
-    "macro": ("log_loss", "accuracy", "balanced_accuracy", "macro_f1", "brier"),
-    "sector": ("rmse", "mae", "directional_accuracy", "information_coefficient", "r2_vs_zero"),
+    "macro": (
+        "log_loss",
+        "log_loss_skill_vs_uniform",
+        "rps",
+        "ece",
+        "accuracy",
+        "independent_windows",
+    ),
+    "sector": ("mae", "rank_ic", "icir", "rank_ic_t", "quintile_spread", "directional_accuracy"),
     "asset": (
         "mae",
-        "rmse",
+        "rank_ic",
+        "icir",
+        "rank_ic_t",
+        "quintile_spread",
+        "quintile_spread_t",
         "directional_accuracy",
+        "up_share",
         "accuracy_rate",
-        "information_coefficient",
-        "r2_vs_zero",
     ),
-    "timing": ("brier", "brier_long", "brier_short", "policy_return", "trade_share"),
+    "timing": (
+        "brier",
+        "auc_long",
+        "auc_short",
+        "ece_long",
+        "ece_short",
+        "expectancy_per_trade",
+        "trades",
+    ),
 }
 
 
@@ -26,7 +46,9 @@ class ScoredFamily(Protocol):
     layer: str
     name: str
     model_metrics: Mapping[str, Any]
+    raw_metrics: Mapping[str, Any]
     baseline_metrics: Mapping[str, Any]
+    skill: Mapping[str, Any]
     lower_is_better: bool
     beats_baseline: bool
 
@@ -52,14 +74,15 @@ def number(value: Any) -> str:
 
 
 def metrics_table(families: Sequence[ScoredFamily]) -> list[list[str]]:
-    """Rows of model beside baseline for each family's main metrics (header separate)."""
+    """Served, raw and baseline side by side for each family's main metrics, and the skill
+    of the served output with its interval (header separate)."""
     rows = []
     for family in families:
         for i, metric in enumerate(MAIN_METRICS[family.layer]):
             if i == 0:
                 direction = "lower" if family.lower_is_better else "higher"
                 label = f"{metric} (primary, {direction} is better)"
-                verdict = "model" if family.beats_baseline else "baseline"
+                verdict = f"{skill_text(dict(family.skill))} {edge_text({'skill': family.skill})}"
             else:
                 label, verdict = metric, ""
             rows.append(
@@ -67,6 +90,7 @@ def metrics_table(families: Sequence[ScoredFamily]) -> list[list[str]]:
                     family.name if i == 0 else "",
                     label,
                     number(family.model_metrics.get(metric)),
+                    number(family.raw_metrics.get(metric)),
                     number(family.baseline_metrics.get(metric)),
                     verdict,
                 ]
@@ -74,4 +98,4 @@ def metrics_table(families: Sequence[ScoredFamily]) -> list[list[str]]:
     return rows
 
 
-METRICS_HEADER = ["family", "metric", "model", "baseline", "better"]
+METRICS_HEADER = ["family", "metric", "served", "raw model", "baseline", "skill (90%)"]

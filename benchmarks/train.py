@@ -5,9 +5,9 @@ with market caps and sectors) is turned into a ``MarketPanel`` in memory; no dat
 involved. The four families are then trained top-down with the default ``TrainSettings``
 (default horizons, 4 walk-forward folds, default hyperparameters), exactly as
 ``training.train.train_layers`` does it: each family is validated walk-forward
-(``validate_family``: features, labels and the folds), then fitted on every row and
-calibrated on its out-of-fold predictions (``fit_final``), and the out-of-fold outputs of the
-macro and sector layers are passed down (``extend_upstream``) as features of the layers below.
+(``validate_family``: features, labels and the nested folds), then fitted on every row with
+its serving transform (calibration, shrinkage weight) fitted on its out-of-fold predictions
+(``fit_final``).
 
 Measured per family and step:
 
@@ -18,7 +18,7 @@ Measured per family and step:
 * peak resident memory (RSS) of the whole process during the step: the kernel's high-water
   mark is reset before each step (``echo 5 > /proc/self/clear_refs``) and read back after it
   (``VmHWM`` in ``/proc/self/status``). It is the process total, so it includes what is
-  already resident (interpreter, libraries, the panel, upstream outputs); the rise over the
+  already resident (interpreter, libraries, the panel); the rise over the
   RSS at the start of the step is shown beside it. Where the reset is not allowed, the
   column falls back to ``ru_maxrss``: the process peak so far, and the table says so;
 * rows and feature columns of the family's training data.
@@ -59,7 +59,6 @@ from typing import Any
 
 from report import METRICS_HEADER, metrics_table, table
 
-from models.families import Upstream
 from models.panel import MarketPanel
 from models.validation import ValidationResult, fit_final
 from training.synthetic import generate_market
@@ -67,7 +66,6 @@ from training.tracking import configure_tracking
 from training.train import (
     LAYER_ORDER,
     TrainSettings,
-    extend_upstream,
     log_and_register,
     run_configuration,
     validate_family,
@@ -164,8 +162,10 @@ class FamilyRun:
     mlflow: Step | None
     primary_metric: str
     lower_is_better: bool
-    model_metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
+    model_metrics: dict[str, Any]
+    raw_metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any]
+    skill: dict[str, Any]
     window: dict[str, str]
     fold_metrics: list[dict[str, Any]] = field(default_factory=list)
 
@@ -210,14 +210,13 @@ class MlflowStore:
 def train_family(
     layer: str,
     panel: MarketPanel,
-    upstream: Upstream,
     settings: TrainSettings,
     store: MlflowStore | None,
 ) -> tuple[FamilyRun, ValidationResult]:
     family = settings.family(layer)
     progress(f"{layer}: walk-forward validation ({settings.n_folds} folds)")
     with measure() as validate:
-        data, result = validate_family(layer, panel, upstream, settings)
+        data, result = validate_family(layer, panel, settings)
     progress(f"{layer}: validated in {validate.wall_s:.1f} s; final fit on all {len(data.X)} rows")
     with measure() as final_fit:
         final = fit_final(lambda: settings.family(layer), data, result)
@@ -241,7 +240,9 @@ def train_family(
         primary_metric=family.primary_metric,
         lower_is_better=family.lower_is_better,
         model_metrics=result.model_metrics,
+        raw_metrics=result.raw_metrics,
         baseline_metrics=result.baseline_metrics,
+        skill=result.skill,
         window=result.window,
         fold_metrics=result.fold_metrics,
     )
@@ -251,14 +252,8 @@ def train_family(
 def train_all(
     panel: MarketPanel, settings: TrainSettings, store: MlflowStore | None
 ) -> list[FamilyRun]:
-    """Every family top-down, each on the out-of-fold outputs of the layers above it."""
-    upstream = Upstream()
-    runs = []
-    for layer in LAYER_ORDER:
-        run, result = train_family(layer, panel, upstream, settings, store)
-        runs.append(run)
-        upstream = extend_upstream(upstream, layer, result)
-    return runs
+    """Every family, top-down as `train_layers` trains them."""
+    return [train_family(layer, panel, settings, store)[0] for layer in LAYER_ORDER]
 
 
 # ---------------------------------------------------------------------------- reporting

@@ -88,7 +88,6 @@ SECTOR_FEATURES: tuple[str, ...] = (
     "sector_breadth_24h",
     "sector_coins",
 )
-ASSET_FEATURES: tuple[str, ...] = COIN_FEATURES + MARKET_FEATURES + SECTOR_FEATURES
 
 
 # Shared building blocks (also used by models.labels) ------------------------------------
@@ -283,19 +282,19 @@ def sector_features(panel: MarketPanel) -> pd.DataFrame:
     return stack_wide(wide, "sector")
 
 
-def asset_feature_frame(panel: MarketPanel) -> pd.DataFrame:
-    """Coin features with the market's and the coin's sector's features of the same hour.
+def cross_sectional_ranks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each column ranked across the entities of every hour, scaled to [-0.5, 0.5].
 
-    Index (timestamp, symbol), columns `ASSET_FEATURES`; the sector columns are NaN for a
-    coin without a sector.
+    `frame` is indexed (timestamp, entity). A rank says where a coin stands among the coins
+    of the same hour, whatever the market as a whole did, so a model fitted on ranks learns
+    the cross-section rather than the era. NaN stays NaN; an hour with one known value
+    gives it 0 (the middle).
     """
-    coins = coin_features(panel)
-    hours = coins.index.get_level_values("timestamp")
-    symbols = coins.index.get_level_values("symbol")
-    sector_keys = pd.MultiIndex.from_arrays([hours, panel.sectors.reindex(symbols).to_numpy()])
-    market = market_features(panel).reindex(hours).set_axis(coins.index)
-    sector = sector_features(panel).reindex(sector_keys).set_axis(coins.index)
-    return pd.concat([coins, market, sector], axis=1)
+    grouped = frame.groupby(level="timestamp")
+    counts = grouped.transform("count")
+    ranks = grouped.rank(method="average")
+    spread = (counts - 1).where(counts > 1)
+    return ((ranks - 1) / spread - 0.5).fillna(0.0).where(frame.notna())
 
 
 # Private helpers -------------------------------------------------------------------------

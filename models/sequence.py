@@ -6,6 +6,13 @@ stop. `make_sequences` turns a long (timestamp, symbol) feature frame into fixed
 windows that never look past their own hour; `SequenceClassifier` learns one probability per
 outcome from those windows.
 
+Inputs are standardised per feature with robust statistics of the training rows (median and
+interquartile range, so a few fat-tailed hours cannot set the scale) and clipped to
++-`clip_z`, so a later era whose levels drift, or a crash hour, reaches the network on the
+same bounded scale as the rows it learned from. An optional `offset` (one logit per row and
+output) is added to the network's logits in fitting and predicting: the network then learns a
+departure from a known prior (the timing family passes the rolling base rate's logit).
+
 The estimator borrows skorch's shape: every hyperparameter is an `__init__` argument that is
 only stored, fitting is split into small steps a subclass can override (`_build_module`,
 `_train_epoch`, `_evaluate`, ...), and persistence writes weights and plain values rather than
@@ -48,11 +55,13 @@ HOUR = pd.Timedelta(hours=1)
 # every barrier for a descheduled peer, 96 times per 48-step GRU forward and backward).
 TORCH_THREADS = 1
 STATE_FORMAT = "cryptopredict.models.sequence.SequenceClassifier"
-STATE_VERSION = 1
+STATE_VERSION = 2
 # Rows per forward pass when only evaluating: no gradients, so larger batches are cheap.
 _EVAL_BATCH_SIZE = 4096
-# Rows per chunk when computing feature variances, bounding the float64 temporary.
-_MOMENT_CHUNK = 2048
+# Rows whose steps give the robust scaling statistics; evenly spaced over the training part.
+_SCALING_ROWS = 20_000
+# IQR / this is the standard deviation of a normal distribution.
+_NORMAL_IQR = 1.3489795
 
 
 def make_sequences(features: pd.DataFrame, lookback: int) -> tuple[np.ndarray, pd.MultiIndex]:
@@ -194,7 +203,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     for early stopping (a random split would validate on hours interleaved with training
     hours). Training stops after `patience` epochs without a lower validation loss and keeps
     the weights of the best epoch; with `validation_fraction=0` all `max_epochs` run. Features
-    are standardised per feature with the training part's mean and standard deviation.
+    are standardised per feature with the training part's median and IQR (as a normal
+    standard deviation) and clipped to +-`clip_z` (see `standardise`).
 
     `predict_proba` returns an (n, n_outputs) array of P(outcome = 1), not scikit-learn's list
     of (n, 2) arrays per output.
@@ -216,6 +226,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         patience: int = 3,
         validation_fraction: float = 0.15,
         weight_decay: float = 0.0,
+        clip_z: float = 5.0,
         random_state: int | None = 0,
         device: str = "cpu",
     ) -> None:
@@ -228,6 +239,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.weight_decay = weight_decay
+        self.clip_z = clip_z
         self.random_state = random_state
         self.device = device
 
@@ -238,33 +250,50 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_label = True
         return tags
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
-        """Train on time-ordered sequences `X` (n, lookback, n_features) and 0/1 targets `y`."""
+    def fit(self, X: np.ndarray, y: np.ndarray, offset: np.ndarray | None = None) -> Self:
+        """Train on time-ordered sequences `X` (n, lookback, n_features) and 0/1 targets `y`.
+
+        `offset`, shape (n, n_outputs), is added to the logits: the network learns the
+        departure from it.
+        """
         self._check_hyperparameters()
         features = self._check_sequences(X)
         targets = self._check_targets(y, len(features))
+        offsets = _check_offset(offset, targets.shape)
         n_train = self._n_train_rows(len(features))
         self.n_features_in_ = features.shape[2]
         self.lookback_ = features.shape[1]
         self.n_outputs_ = targets.shape[1]
-        self.mean_, self.scale_ = _feature_moments(features[:n_train])
+        self.center_, self.scale_ = _robust_moments(features[:n_train])
         seed = self._seed()
         with _torch_runtime(seed):
             self.module_ = self._build_module()
             self._train(
                 torch.from_numpy(features),
                 torch.from_numpy(targets),
+                torch.from_numpy(offsets),
                 n_train,
                 np.random.default_rng(seed),
             )
         return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(outcome = 1) for every row and output, shape (n, n_outputs)."""
+    def predict_proba(self, X: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+        """P(outcome = 1) for every row and output, shape (n, n_outputs).
+
+        Pass the same kind of `offset` the model was fitted with (none if none).
+        """
         check_is_fitted(self)
         features = torch.from_numpy(self._check_sequences(X, fitted=True))
+        offsets = torch.from_numpy(_check_offset(offset, (len(features), self.n_outputs_)))
         with _torch_runtime(seed=None):
-            return torch.sigmoid(self._logits(features)).numpy().astype(np.float64)
+            logits = self._logits(features) + offsets
+            return torch.sigmoid(logits).numpy().astype(np.float64)
+
+    def standardise(self, X: np.ndarray) -> np.ndarray:
+        """`X` as the network sees it: (x - median) / (IQR / 1.349), clipped to +-clip_z."""
+        check_is_fitted(self)
+        features = torch.from_numpy(self._check_sequences(X, fitted=True))
+        return self._standardise(features).cpu().numpy()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """0/1 per row and output, shape (n, n_outputs): 1 where the probability is >= 0.5."""
@@ -280,7 +309,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             "n_features_in": self.n_features_in_,
             "lookback": self.lookback_,
             "n_outputs": self.n_outputs_,
-            "mean": self.mean_.tolist(),
+            "center": self.center_.tolist(),
             "scale": self.scale_.tolist(),
             "history": [dict(entry) for entry in self.history_],
             "best_epoch": self.best_epoch_,
@@ -302,7 +331,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         estimator.n_features_in_ = int(state["n_features_in"])
         estimator.lookback_ = int(state["lookback"])
         estimator.n_outputs_ = int(state["n_outputs"])
-        estimator.mean_ = np.asarray(state["mean"], dtype=np.float64)
+        estimator.center_ = np.asarray(state["center"], dtype=np.float64)
         estimator.scale_ = np.asarray(state["scale"], dtype=np.float64)
         estimator.history_ = [dict(entry) for entry in state["history"]]
         estimator.best_epoch_ = int(state["best_epoch"])
@@ -331,6 +360,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             "patience": _is_int(self.patience) and self.patience >= 1,
             "validation_fraction": 0.0 <= self.validation_fraction < 1.0,
             "weight_decay": self.weight_decay >= 0.0,
+            "clip_z": self.clip_z > 0.0,
             "random_state": self.random_state is None or _is_int(self.random_state),
         }
         invalid = [f"{name}={getattr(self, name)!r}" for name, ok in checks.items() if not ok]
@@ -390,7 +420,12 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return module.to(self.device)
 
     def _train(
-        self, features: torch.Tensor, targets: torch.Tensor, n_train: int, rng: np.random.Generator
+        self,
+        features: torch.Tensor,
+        targets: torch.Tensor,
+        offsets: torch.Tensor,
+        n_train: int,
+        rng: np.random.Generator,
     ) -> None:
         """Epoch loop with early stopping on the validation tail; keeps the best weights."""
         optimizer = torch.optim.Adam(
@@ -402,9 +437,13 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         best_loss = math.inf
         best_weights: dict[str, torch.Tensor] = {}
         for epoch in range(1, self.max_epochs + 1):
-            train_loss = self._train_epoch(features[:n_train], targets[:n_train], optimizer, rng)
+            train_loss = self._train_epoch(
+                features[:n_train], targets[:n_train], offsets[:n_train], optimizer, rng
+            )
             valid_loss = (
-                self._evaluate(features[n_train:], targets[n_train:]) if validating else math.nan
+                self._evaluate(features[n_train:], targets[n_train:], offsets[n_train:])
+                if validating
+                else math.nan
             )
             self.history_.append(
                 {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss}
@@ -427,6 +466,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self,
         features: torch.Tensor,
         targets: torch.Tensor,
+        offsets: torch.Tensor,
         optimizer: torch.optim.Optimizer,
         rng: np.random.Generator,
     ) -> float:
@@ -436,6 +476,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         total = 0.0
         for batch in order.split(self.batch_size):
             logits = self.module_(self._standardise(features[batch]))
+            logits = logits + offsets[batch].to(self.device)
             loss = nn.functional.binary_cross_entropy_with_logits(
                 logits, targets[batch].to(self.device)
             )
@@ -445,9 +486,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             total += loss.item() * len(batch)
         return total / len(features)
 
-    def _evaluate(self, features: torch.Tensor, targets: torch.Tensor) -> float:
+    def _evaluate(
+        self, features: torch.Tensor, targets: torch.Tensor, offsets: torch.Tensor
+    ) -> float:
         """Mean binary cross-entropy of the current weights on the given rows."""
-        logits = self._logits(features)
+        logits = self._logits(features) + offsets
         return nn.functional.binary_cross_entropy_with_logits(logits, targets).item()
 
     def _logits(self, features: torch.Tensor) -> torch.Tensor:
@@ -462,21 +505,37 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     def _standardise(self, features: torch.Tensor) -> torch.Tensor:
         """Scale a batch with the training statistics; done per batch to avoid copying all X."""
-        mean = torch.from_numpy(self.mean_.astype(np.float32)).to(self.device)
+        center = torch.from_numpy(self.center_.astype(np.float32)).to(self.device)
         scale = torch.from_numpy(self.scale_.astype(np.float32)).to(self.device)
-        return (features.to(self.device) - mean) / scale
+        scaled = (features.to(self.device) - center) / scale
+        return scaled.clamp(-self.clip_z, self.clip_z)
 
 
-def _feature_moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation over all rows and steps, in float64.
+def _robust_moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature median and IQR / 1.349 over the steps of (at most `_SCALING_ROWS`) rows.
 
-    Zero deviations become 1 so constant features map to 0 instead of dividing by zero.
+    A feature without spread between its quartiles (mostly one value) falls back to its
+    standard deviation, and a constant one to 1, so it maps to 0 instead of dividing by zero.
     """
-    mean = features.mean(axis=(0, 1), dtype=np.float64)
-    chunks = np.split(features, list(range(_MOMENT_CHUNK, len(features), _MOMENT_CHUNK)))
-    squares = sum(((chunk - mean) ** 2).sum(axis=(0, 1)) for chunk in chunks)
-    scale = np.sqrt(squares / (features.shape[0] * features.shape[1]))
-    return mean, np.where(scale > 0.0, scale, 1.0)
+    step = max(1, math.ceil(len(features) / _SCALING_ROWS))
+    values = features[::step].reshape(-1, features.shape[2]).astype(np.float64)
+    low, center, high = np.percentile(values, [25.0, 50.0, 75.0], axis=0)
+    scale = (high - low) / _NORMAL_IQR
+    deviation = values.std(axis=0)
+    scale = np.where(scale > 0.0, scale, deviation)
+    return center, np.where(scale > 0.0, scale, 1.0)
+
+
+def _check_offset(offset: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """The logit offset as float32 of the targets' shape; zeros when there is none."""
+    if offset is None:
+        return np.zeros(shape, dtype=np.float32)
+    offsets = np.ascontiguousarray(offset, dtype=np.float32)
+    if offsets.shape != shape:
+        raise ValueError(f"offset must have shape {shape}, got {offsets.shape}")
+    if not np.isfinite(offsets).all():
+        raise ValueError("offset contains NaN or infinite values")
+    return offsets
 
 
 def _is_int(value: object) -> bool:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.errors import InsufficientData
+
 HOUR = pd.Timedelta(hours=1)
 
 
@@ -95,7 +97,7 @@ class WalkForwardSplit:
     def _n_test(self, n_distinct: int) -> int:
         n_test = round(n_distinct * self.test_fraction)
         if n_test < self.n_folds:
-            raise ValueError(
+            raise InsufficientData(
                 f"test_fraction={self.test_fraction} of {n_distinct} distinct timestamps gives "
                 f"{n_test} test timestamps, fewer than n_folds={self.n_folds}"
             )
@@ -125,7 +127,7 @@ class WalkForwardSplit:
         available = 0.0 if first_train.empty else _bar_hours(first_train.min(), first_train.max())
         if available < self.min_train_hours:
             total = _bar_hours(distinct[0], distinct[-1])
-            raise ValueError(
+            raise InsufficientData(
                 f"not enough data: the first fold would train on {available:g} hours but "
                 f"min_train_hours={self.min_train_hours} are needed. The data spans {total:g} "
                 f"hours; test_fraction={self.test_fraction} of them is held out for testing "

@@ -1,11 +1,17 @@
-"""Walk-forward validation of a family, with its naive baseline scored on the same rows.
+"""Walk-forward validation of a family, scoring exactly what it would have served.
 
 Every fold fits a fresh family on the rows before its test block (minus the purge gap) and
-predicts the block: the concatenated blocks are the out-of-fold (OOF) predictions. They give
-the reported metrics, train the confidence calibration, and, for upper layers, the features
-the lower layers train on, so no row is ever described by a model that saw its label.
-Calibration is itself validated: fitted on the OOF rows of all folds but the last, and
-scored on the last.
+predicts the block: the concatenated blocks are the out-of-fold (OOF) raw predictions. They
+train the serving transform (calibration and shrinkage toward the baseline) and, for upper
+layers, the features the lower layers train on, so no row is ever described by a model that
+saw its label.
+
+Nested, so that nothing is scored by a transform fitted on it: fold k's raw predictions are
+served through a transform fitted on the OOF rows of folds 0..k-1 only. The first fold has no
+earlier evidence, so it only trains the transform; the scores (served output, raw output and
+baseline, all on the same rows) come from the later folds. Skill is the relative improvement
+of the served output's primary loss over the baseline's, with a block-bootstrap interval over
+non-overlapping horizon blocks; an interval that reaches 0 means "no demonstrated edge".
 """
 
 from __future__ import annotations
@@ -18,32 +24,46 @@ import numpy as np
 import pandas as pd
 
 from models.families.base import ModelFamily, TrainingData
+from models.skill import horizon_blocks, skill_interval
 from models.splits import Fold, WalkForwardSplit
 
 FamilyFactory = Callable[[], ModelFamily]
+NO_EDGE = "no demonstrated edge"
 
 
 @dataclass
 class ValidationResult:
+    """OOF rows of every fold; `scored` marks those of folds with an earlier fold to learn from."""
+
     folds: list[Fold]
     oof: TrainingData
     raw: pd.DataFrame
+    served: pd.DataFrame
     baseline: pd.DataFrame
-    model_metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
+    scored: np.ndarray
+    model_metrics: dict[str, Any]
+    raw_metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any]
+    skill: dict[str, Any]
     fold_metrics: list[dict[str, Any]] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)
 
     def beats_baseline(self, metric: str, lower_is_better: bool) -> bool:
         model, baseline = self.model_metrics[metric], self.baseline_metrics[metric]
-        return model < baseline if lower_is_better else model > baseline
+        return bool(model < baseline if lower_is_better else model > baseline)
+
+    @property
+    def edge_demonstrated(self) -> bool:
+        """The skill interval lies above 0."""
+        return bool(self.skill["low"] > 0)
 
     @property
     def window(self) -> dict[str, str]:
-        """The validation window: first and last test hour."""
+        """The scored validation window: first and last test hour of the scored folds."""
+        scored = [fold for fold in self.folds if fold.number > 0] or self.folds
         return {
-            "validation_start": self.folds[0].test_start.isoformat(),
-            "validation_end": self.folds[-1].test_end.isoformat(),
+            "validation_start": scored[0].test_start.isoformat(),
+            "validation_end": scored[-1].test_end.isoformat(),
         }
 
 
@@ -53,61 +73,134 @@ def walk_forward(
     splitter: WalkForwardSplit,
     on_fold: Callable[[Fold], None] | None = None,
 ) -> ValidationResult:
-    """Fit and predict fold by fold; score model and baseline on every OOF row."""
+    """Fit and predict fold by fold; serve each fold through a transform fitted before it."""
     folds = splitter.split(data.timestamps)
-    raw_parts, baseline_parts, fold_metrics = [], [], []
+    if len(folds) < 2:
+        raise ValueError("validation needs at least 2 folds: the first one trains the serving")
+    raw_parts, baseline_parts = [], []
     for fold in folds:
-        train, test = data.rows(fold.train_index), data.rows(fold.test_index)
-        family = make_family().fit(train.X, train.y)
-        raw = family.predict(test.X)
-        baseline = family.baseline(test.X, train.y)
-        raw_parts.append(raw)
-        baseline_parts.append(baseline)
-        fold_metrics.append(
-            {
-                "fold": fold.number,
-                "train_rows": len(fold.train_index),
-                "test_rows": len(fold.test_index),
-                "test_start": fold.test_start.isoformat(),
-                "test_end": fold.test_end.isoformat(),
-                "model": family.score(test.y, raw),
-                "baseline": family.score(test.y, baseline),
-            }
-        )
+        test = data.rows(fold.test_index)
+        family = make_family().fit(*_xy(data.rows(fold.train_index)))
+        raw_parts.append(family.predict(test.X))
+        baseline_parts.append(family.baseline(test.X))
         if on_fold:
             on_fold(fold)
-    oof_positions = np.concatenate([fold.test_index for fold in folds])
-    oof = data.rows(oof_positions)
-    raw_all = pd.concat(raw_parts)
-    baseline_all = pd.concat(baseline_parts)
+    oof = data.rows(np.concatenate([fold.test_index for fold in folds]))
+    raw, baseline = pd.concat(raw_parts), pd.concat(baseline_parts)
+    bounds = np.cumsum([0, *(len(fold.test_index) for fold in folds)])
+    served = pd.concat([_served_fold(make_family, oof, raw, bounds, k) for k in range(len(folds))])
+    scored = np.arange(len(oof.X)) >= bounds[1]
     scorer = make_family()
     return ValidationResult(
         folds=folds,
         oof=oof,
-        raw=raw_all,
-        baseline=baseline_all,
-        model_metrics=scorer.score(oof.y, raw_all),
-        baseline_metrics=scorer.score(oof.y, baseline_all),
-        fold_metrics=fold_metrics,
-        calibration=_validate_calibration(make_family, folds, oof, raw_all),
+        raw=raw,
+        served=served,
+        baseline=baseline,
+        scored=scored,
+        model_metrics=_score(scorer, oof, served, scored),
+        raw_metrics=_score(scorer, oof, raw, scored),
+        baseline_metrics=_score(scorer, oof, baseline, scored),
+        skill=_skill(scorer, oof, served, baseline, scored),
+        fold_metrics=[
+            _fold_metrics(scorer, fold, oof, served, raw, baseline, bounds) for fold in folds[1:]
+        ],
+        calibration=_last_fold_calibration(make_family, oof, raw, served, bounds),
     )
-
-
-def _validate_calibration(
-    make_family: FamilyFactory, folds: list[Fold], oof: TrainingData, raw: pd.DataFrame
-) -> dict[str, Any]:
-    """Calibrate on every OOF fold but the last; report reliability on the last."""
-    if len(folds) < 2:
-        return {}
-    last = len(folds[-1].test_index)
-    early, held_out = slice(0, len(oof.X) - last), slice(len(oof.X) - last, None)
-    family = make_family().calibrate(oof.X.iloc[early], raw.iloc[early], oof.y.iloc[early])
-    return family.calibration_report(oof.X.iloc[held_out], raw.iloc[held_out], oof.y.iloc[held_out])
 
 
 def fit_final(
     make_family: FamilyFactory, data: TrainingData, result: ValidationResult
 ) -> ModelFamily:
-    """The version to register: fitted on every row, calibrated on all OOF predictions."""
+    """The version to register: fitted on every row, its serving fitted on all OOF rows."""
     family = make_family().fit(data.X, data.y)
     return family.calibrate(result.oof.X, result.raw, result.oof.y)
+
+
+def _xy(data: TrainingData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return data.X, data.y
+
+
+def _served_fold(
+    make_family: FamilyFactory, oof: TrainingData, raw: pd.DataFrame, bounds: np.ndarray, k: int
+) -> pd.DataFrame:
+    """Fold k served through a transform fitted on the OOF rows of the folds before it."""
+    server = _server(make_family, oof, raw, bounds[k])
+    rows = slice(bounds[k], bounds[k + 1])
+    return server.serve(oof.X.iloc[rows], raw.iloc[rows])
+
+
+def _server(
+    make_family: FamilyFactory, oof: TrainingData, raw: pd.DataFrame, end: int
+) -> ModelFamily:
+    family = make_family()
+    if end == 0:
+        return family
+    rows = slice(0, end)
+    return family.calibrate(oof.X.iloc[rows], raw.iloc[rows], oof.y.iloc[rows])
+
+
+def _last_fold_calibration(
+    make_family: FamilyFactory,
+    oof: TrainingData,
+    raw: pd.DataFrame,
+    served: pd.DataFrame,
+    bounds: np.ndarray,
+) -> dict[str, Any]:
+    """Reliability of the last fold's served confidences, by the transform that served them."""
+    server = _server(make_family, oof, raw, int(bounds[-2]))
+    rows = slice(bounds[-2], bounds[-1])
+    return server.calibration_report(oof.X.iloc[rows], served.iloc[rows], oof.y.iloc[rows])
+
+
+def _at(
+    oof: TrainingData, predictions: pd.DataFrame, mask: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return oof.X.loc[mask], predictions.loc[mask], oof.y.loc[mask]
+
+
+def _score(
+    family: ModelFamily, oof: TrainingData, predictions: pd.DataFrame, mask: np.ndarray
+) -> dict[str, Any]:
+    _, chosen, y = _at(oof, predictions, mask)
+    return family.score(y, chosen)
+
+
+def _skill(
+    family: ModelFamily,
+    oof: TrainingData,
+    served: pd.DataFrame,
+    baseline: pd.DataFrame,
+    mask: np.ndarray,
+) -> dict[str, Any]:
+    """Relative improvement of the primary loss over the baseline's, with its interval."""
+    y = oof.y.loc[mask]
+    blocks = horizon_blocks(TrainingData(oof.X.loc[mask], y).timestamps, family.horizon)
+    interval = skill_interval(
+        family.losses(y, served.loc[mask]), family.losses(y, baseline.loc[mask]), blocks
+    )
+    verdict = {"edge": "demonstrated" if interval.low > 0 else NO_EDGE}
+    return {"metric": family.primary_metric, **interval.as_dict(), **verdict}
+
+
+def _fold_metrics(
+    family: ModelFamily,
+    fold: Fold,
+    oof: TrainingData,
+    served: pd.DataFrame,
+    raw: pd.DataFrame,
+    baseline: pd.DataFrame,
+    bounds: np.ndarray,
+) -> dict[str, Any]:
+    rows = slice(bounds[fold.number], bounds[fold.number + 1])
+    y = oof.y.iloc[rows]
+    return {
+        "fold": fold.number,
+        "train_rows": len(fold.train_index),
+        "test_rows": len(fold.test_index),
+        "test_start": fold.test_start.isoformat(),
+        "test_end": fold.test_end.isoformat(),
+        "model": family.score(y, served.iloc[rows]),
+        "raw": family.score(y, raw.iloc[rows]),
+        "baseline": family.score(y, baseline.iloc[rows]),
+    }

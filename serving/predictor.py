@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.families import Upstream
 from models.families.macro import PROBABILITY_COLUMNS as REGIME_PROBABILITIES
 from models.families.timing import TradeTimingFamily
-from models.features import average_true_range
+from models.features import average_true_range, sector_features
 from models.panel import MarketPanel
 from serving.models_cache import ActiveModels, LoadedModel
 
@@ -34,13 +33,12 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass
 class MarketView:
-    """What the upper layers say at `as_of`; `upstream` feeds the lower layers."""
+    """What the upper layers say at `as_of`: the context written beside the coin forecasts."""
 
     as_of: pd.Timestamp
     regime: dict[str, Any] | None = None
     market: pd.Series | None = None
     sectors: pd.DataFrame | None = None
-    upstream: Upstream = field(default_factory=Upstream)
     versions: dict[str, str] = field(default_factory=dict)
 
 
@@ -75,24 +73,22 @@ class Predictor:
         view = MarketView(as_of=as_of)
         macro = self.models.get("macro")
         if macro is not None:
-            X = _at(macro.family.features(panel, view.upstream), as_of)
-            raw = macro.family.predict(X)
-            calibrated = macro.family.predict_calibrated(X).iloc[0]
+            X = _at(macro.family.features(panel), as_of)
+            served = macro.family.predict_calibrated(X).iloc[0]
             view.market = X.iloc[0]
             view.regime = {
-                "regime": calibrated["regime"],
-                "confidence": float(calibrated["confidence"]),
-                **{column: float(calibrated[column]) for column in REGIME_PROBABILITIES},
+                "regime": served["regime"],
+                "confidence": float(served["confidence"]),
+                **{column: float(served[column]) for column in REGIME_PROBABILITIES},
                 "explanation": macro.family.explain(X)[0],
             }
-            view.upstream = Upstream(regime=raw)
             view.versions["macro"] = macro.version
         sector = self.models.get("sector")
         if sector is not None:
-            X = _at(sector.family.features(panel, view.upstream), as_of)
-            strength = sector.family.predict(X)
-            view.sectors = X.join(strength).reset_index(level="timestamp", drop=True)
-            view.upstream = Upstream(regime=view.upstream.regime, sector_strength=strength)
+            X = _at(sector.family.features(panel), as_of)
+            strength = sector.family.predict_calibrated(X)[["sector_strength"]]
+            aggregates = _at(sector_features(panel), as_of)
+            view.sectors = aggregates.join(strength).reset_index(level="timestamp", drop=True)
             view.versions["sector"] = sector.version
         return view
 
@@ -102,7 +98,7 @@ class Predictor:
         """Layer 3 for every coin with a candle at `as_of` (or the given ones)."""
         asset = self.require("asset")
         started = time.perf_counter()
-        X = _at(asset.family.features(panel, view.upstream), view.as_of)
+        X = _at(asset.family.features(panel), view.as_of)
         X = X.reset_index(level="timestamp", drop=True)
         if symbols is not None:
             X = X.loc[X.index.intersection(symbols)]
@@ -133,12 +129,12 @@ class Predictor:
         return result
 
     def signals(self, panel: MarketPanel, view: MarketView) -> pd.DataFrame:
-        """Layer 4: the side worth entering now for each coin, if any."""
+        """Layer 4: the side worth entering now for each coin, if any, after fees."""
         timing = self.require("timing")
         family = timing.family
         if not isinstance(family, TradeTimingFamily):
             raise TypeError(f"the timing layer serves a {type(family).__name__}")
-        X = _at(family.features(panel, view.upstream), view.as_of)
+        X = _at(family.features(panel), view.as_of)
         if X.empty:
             return pd.DataFrame()
         X = X.reset_index(level="timestamp", drop=True)
@@ -146,16 +142,10 @@ class Predictor:
         spec = family.barrier
         atr = average_true_range(panel).loc[view.as_of].reindex(X.index)
         close = panel.close.loc[view.as_of].reindex(X.index)
-        edge_long = (
-            probabilities["p_long"] * spec.target_atr
-            - (1 - probabilities["p_long"]) * spec.stop_atr
-        )
-        edge_short = (
-            probabilities["p_short"] * spec.target_atr
-            - (1 - probabilities["p_short"]) * spec.stop_atr
-        )
-        side = np.where(edge_long >= edge_short, "long", "short")
-        edge = np.maximum(edge_long, edge_short)
+        net = family.expected_net_returns(probabilities, (atr / close).to_numpy(dtype=float))
+        side = np.where(net["long"] >= net["short"], "long", "short")
+        # The R-multiple net of fees: the expected net return in units of the stop distance.
+        edge = np.maximum(net["long"], net["short"]) / (spec.stop_atr * atr / close).to_numpy()
         sign = np.where(side == "long", 1.0, -1.0)
         frame = pd.DataFrame(
             {

@@ -1,10 +1,11 @@
 """Train families from price_data: validate walk-forward, track in MLflow, register, promote.
 
-One function per stage, so a notebook can call any of them:
-`upstream_views` (out-of-fold outputs of the upper layers), `validate_family`,
+One function per stage, so a notebook can call any of them: `validate_family`,
 `log_and_register` (MLflow run and model version) and `train_family` (all of it, with the
 `ai_models` row kept honest: `training` while it runs, `error` if it fails, and the active
-version replaced only by one that beats it on the same validation window).
+version replaced only by one whose served output beats it on the same validation window).
+A family whose data cannot support training (no sectors, too short a history) is skipped
+with its reason, and the others train.
 """
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from models.families import DEFAULT_HORIZONS, FAMILIES, ModelFamily, TrainingData, Upstream
+from models.families import DEFAULT_HORIZONS, FAMILIES, InsufficientData, ModelFamily, TrainingData
 from models.panel import MarketPanel
 from models.splits import WalkForwardSplit
-from models.validation import ValidationResult, fit_final, walk_forward
+from models.validation import NO_EDGE, ValidationResult, fit_final, walk_forward
 from training import registry
 from training.plots import feature_importance_figure, reliability_figure, walk_forward_figure
 from training.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle
 from training.tracking import experiment_for
+from training.verdicts import edge_text, factor_text, skill_text
 
 log = logging.getLogger(__name__)
 LAYER_ORDER = tuple(FAMILIES)
@@ -84,6 +86,8 @@ class TrainOutcome:
     model_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     beats_baseline: bool
+    edge: str  # "demonstrated" or NO_EDGE: does the skill interval lie above 0?
+    skill: dict[str, Any]
     calibration: dict[str, Any]
     run_id: str
     seconds: float
@@ -93,36 +97,18 @@ Progress = Callable[[str], None]
 
 
 def validate_family(
-    layer: str, panel: MarketPanel, upstream: Upstream, settings: TrainSettings
+    layer: str, panel: MarketPanel, settings: TrainSettings
 ) -> tuple[TrainingData, ValidationResult]:
-    family = settings.family(layer)
-    data = family.training_data(panel, upstream)
+    data = training_data(layer, panel, settings)
     result = walk_forward(lambda: settings.family(layer), data, settings.splitter(layer))
     return data, result
 
 
-def extend_upstream(upstream: Upstream, layer: str, result: ValidationResult) -> Upstream:
-    """Out-of-fold outputs of `layer` become features of the layers below it."""
-    if layer == "macro":
-        return Upstream(regime=result.raw, sector_strength=upstream.sector_strength)
-    if layer == "sector":
-        return Upstream(regime=upstream.regime, sector_strength=result.raw)
-    return upstream
-
-
-def upstream_views(
-    panel: MarketPanel, below: str, settings: TrainSettings, progress: Progress | None = None
-) -> Upstream:
-    """Out-of-fold outputs of every layer above `below`, validated afresh (not registered)."""
-    upstream = Upstream()
-    for layer in LAYER_ORDER[: LAYER_ORDER.index(below)]:
-        if layer not in ("macro", "sector"):
-            continue
-        if progress:
-            progress(f"{layer}: out-of-fold view for the layers below")
-        _, result = validate_family(layer, panel, upstream, settings)
-        upstream = extend_upstream(upstream, layer, result)
-    return upstream
+def training_data(layer: str, panel: MarketPanel, settings: TrainSettings) -> TrainingData:
+    """The family's labelled rows; InsufficientData if they cannot fill the walk-forward."""
+    data = settings.family(layer).training_data(panel)
+    settings.splitter(layer).split(data.timestamps)
+    return data
 
 
 def train_layers(
@@ -140,17 +126,39 @@ def train_layers(
         raise ValueError(f"unknown layers: {', '.join(unknown)}; known: {', '.join(LAYER_ORDER)}")
     ordered = [layer for layer in LAYER_ORDER if layer in layers]
     reap_abandoned_runs(engine)
-    upstream = upstream_views(panel, ordered[0], settings, progress)
     outcomes = []
     for layer in ordered:
         if progress:
             progress(f"{layer}: walk-forward validation, final fit, MLflow, registry")
-        outcome, result = train_family(
-            engine, client, artifact_root, layer, panel, upstream, settings
-        )
+        try:
+            outcome, _ = train_family(engine, client, artifact_root, layer, panel, settings)
+        except InsufficientData as reason:
+            outcome = skipped(layer, settings, str(reason))
+            log.warning("%s: skipped, %s", outcome.name, reason)
+            if progress:
+                progress(f"{layer}: skipped: {reason}")
         outcomes.append(outcome)
-        upstream = extend_upstream(upstream, layer, result)
     return outcomes
+
+
+def skipped(layer: str, settings: TrainSettings, reason: str) -> TrainOutcome:
+    """The outcome of a family that could not train for want of data; nothing registered."""
+    return TrainOutcome(
+        layer=layer,
+        name=settings.family(layer).name,
+        version="",
+        status="skipped",
+        promoted=False,
+        reason=reason,
+        model_metrics={},
+        baseline_metrics={},
+        beats_baseline=False,
+        edge=NO_EDGE,
+        skill={},
+        calibration={},
+        run_id="",
+        seconds=0.0,
+    )
 
 
 def reap_abandoned_runs(engine: Engine) -> list[str]:
@@ -168,18 +176,21 @@ def train_family(
     artifact_root: Path,
     layer: str,
     panel: MarketPanel,
-    upstream: Upstream,
     settings: TrainSettings,
 ) -> tuple[TrainOutcome, ValidationResult]:
-    """One family end to end; its `ai_models` row never stays `training` after this returns."""
+    """One family end to end; its `ai_models` row never stays `training` after this returns.
+
+    InsufficientData is raised before any row is written: nothing was tried, nothing failed.
+    """
     started = time.monotonic()
     family = settings.family(layer)
     configuration = run_configuration(layer, panel, settings)
+    data = training_data(layer, panel, settings)
     with Session(engine) as session, session.begin():
         row = registry.begin_training(session, family.name, family.model_type, configuration)
         row_id = row.id
     try:
-        data, result = validate_family(layer, panel, upstream, settings)
+        result = walk_forward(lambda: settings.family(layer), data, settings.splitter(layer))
         final = fit_final(lambda: settings.family(layer), data, result)
         run_id, version = log_and_register(
             client, artifact_root, layer, final, data, result, configuration
@@ -194,8 +205,12 @@ def train_family(
     beats_baseline = result.beats_baseline(family.primary_metric, family.lower_is_better)
     metrics = {
         "validation": result.model_metrics,
+        "raw": result.raw_metrics,
         "baseline": result.baseline_metrics,
         "beats_baseline": beats_baseline,
+        "skill": result.skill,
+        "edge": result.skill["edge"],
+        "shrink_weight": final.shrink_weight,
         "primary_metric": family.primary_metric,
         "calibration": result.calibration,
         "folds": result.fold_metrics,
@@ -228,6 +243,8 @@ def train_family(
         model_metrics=result.model_metrics,
         baseline_metrics=result.baseline_metrics,
         beats_baseline=beats_baseline,
+        edge=result.skill["edge"],
+        skill=result.skill,
         calibration=result.calibration,
         run_id=run_id,
         seconds=time.monotonic() - started,
@@ -261,11 +278,11 @@ def run_configuration(layer: str, panel: MarketPanel, settings: TrainSettings) -
 def _decide_promotion(
     session: Session, family: ModelFamily, result: ValidationResult, force: bool
 ) -> tuple[bool, str]:
-    """Promote only a version that beats the active one on this run's validation window.
+    """Promote only a version whose served output beats the active one's on this run's window.
 
-    The active version is re-scored on exactly the out-of-fold rows the candidate was scored
-    on. If it was trained on some of them, that favours it, so the comparison errs towards
-    keeping what serves.
+    The active version serves (calibrated, shrunk) exactly the scored out-of-fold rows the
+    candidate's served output was scored on. If it was trained on some of them, that favours
+    it, so the comparison errs towards keeping what serves.
     """
     metric = family.primary_metric
     candidate = result.model_metrics[metric]
@@ -276,8 +293,8 @@ def _decide_promotion(
         return True, "no active version"
     try:
         incumbent_family = load_registered(active.configuration or {})
-        predictions = incumbent_family.predict(result.oof.X)
-        incumbent = incumbent_family.score(result.oof.y, predictions)[metric]
+        X, y = result.oof.X.loc[result.scored], result.oof.y.loc[result.scored]
+        incumbent = incumbent_family.score(y, incumbent_family.predict_calibrated(X))[metric]
     except Exception as error:  # an unreadable incumbent must not block a good candidate
         log.warning("could not re-score active %s: %s", family.name, error)
         return True, f"active version {active.version} could not be re-scored: {error}"
@@ -303,8 +320,11 @@ def log_and_register(
         mlflow.log_params(_flat_params(configuration))
         mlflow.log_metrics(
             {
-                **{f"val_{k}": v for k, v in result.model_metrics.items()},
-                **{f"baseline_{k}": v for k, v in result.baseline_metrics.items()},
+                **numeric_metrics("val", result.model_metrics),
+                **numeric_metrics("raw", result.raw_metrics),
+                **numeric_metrics("baseline", result.baseline_metrics),
+                **numeric_metrics("skill", result.skill),
+                "shrink_weight": family.shrink_weight,
             }
         )
         mlflow.set_tags(
@@ -313,6 +333,7 @@ def log_and_register(
                 "beats_baseline": str(
                     result.beats_baseline(family.primary_metric, family.lower_is_better)
                 ),
+                "edge": result.skill["edge"],
             }
         )
         mlflow.log_dict({"folds": result.fold_metrics}, "walk_forward.json")
@@ -331,6 +352,18 @@ def log_and_register(
         )
         version = str(info.registered_model_version)
         return run.info.run_id, version
+
+
+def numeric_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """MLflow metrics from a nested report: numbers (and flags as 0/1) under joined keys."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}_{key}"
+        if isinstance(value, dict):
+            flat.update(numeric_metrics(name, value))
+        elif isinstance(value, bool | int | float):
+            flat[name] = float(value)
+    return flat
 
 
 def _requirements() -> list[str]:
@@ -383,7 +416,7 @@ def reliability_curves(calibration: dict[str, Any]) -> dict[str, list[dict[str, 
 
 
 def outcome_table(outcomes: Sequence[TrainOutcome]) -> pd.DataFrame:
-    """One row per trained family: primary metric beside its baseline, and what happened."""
+    """One row per family: served metric beside its baseline, its skill, and what happened."""
     rows = []
     for outcome in outcomes:
         family = FAMILIES[outcome.layer]
@@ -394,9 +427,12 @@ def outcome_table(outcomes: Sequence[TrainOutcome]) -> pd.DataFrame:
                 "version": outcome.version,
                 "metric": metric,
                 "lower_is_better": family.lower_is_better,
-                "model": outcome.model_metrics[metric],
-                "baseline": outcome.baseline_metrics[metric],
+                "model": outcome.model_metrics.get(metric),
+                "baseline": outcome.baseline_metrics.get(metric),
                 "beats_baseline": outcome.beats_baseline,
+                "skill": skill_text(outcome.skill),
+                "edge": edge_text({"skill": outcome.skill}),
+                "factor": factor_text(outcome.model_metrics),
                 "status": outcome.status,
                 "why": outcome.reason,
                 "seconds": round(outcome.seconds, 1),

@@ -13,6 +13,7 @@ from cryptopredict.runtime import migrated_engine
 from cryptopredict.settings import get_settings
 from models.layers import DEFAULT_HORIZONS, LAYERS
 from training import registry
+from training.verdicts import edge_text, factor_text, skill_text
 
 # The estimators (xgboost, torch, mlflow) load inside the commands that need them, so that
 # `--help` and the registry commands start in a fraction of the time.
@@ -74,24 +75,32 @@ def train(
         progress=lambda message: console.print(f"  {message}"),
     )
     summary = outcome_table(outcomes)
-    table = Table(title="walk-forward validation (out-of-fold), model beside its naive baseline")
-    for column in ("family", "version", "metric", "model", "baseline", "status", "seconds"):
+    table = Table(title="walk-forward validation (out-of-fold), served output beside its baseline")
+    columns = ("family", "version", "metric", "served", "baseline", "skill (90%)", "edge")
+    for column in (*columns, "status", "seconds"):
         table.add_column(column)
     for row in summary.itertuples(index=False):
-        verdict = "" if row.beats_baseline else " (no better than baseline)"
         table.add_row(
             row.family,
             row.version,
             f"{row.metric} ({'lower' if row.lower_is_better else 'higher'} is better)",
-            f"{row.model:.5g}{verdict}",
-            f"{row.baseline:.5g}",
+            _number(row.model),
+            _number(row.baseline),
+            row.skill,
+            row.edge,
             row.status,
             f"{row.seconds:.0f}",
         )
     console.print(table)
     for row in summary.itertuples(index=False):
-        console.print(f"  {row.family} v{row.version}: {row.why}")
+        console.print(f"  {row.family} v{row.version or '-'}: {row.why}")
+        if row.factor:
+            console.print(f"    ranking: {row.factor}")
     console.print(f"MLflow UI: {ui_command(settings_env.resolved_mlflow_tracking_uri)}")
+
+
+def _number(value: object) -> str:
+    return "-" if not isinstance(value, int | float) or value != value else f"{value:.5g}"
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -108,20 +117,34 @@ def list_models() -> None:
         # A run whose trainer died shows as `error`, not as `training` for ever.
         registry.reap_abandoned(session)
         rows = registry.list_models(session)
-        table = Table("name", "version", "type", "status", "metric", "model", "baseline", "trained")
+        table = Table(
+            "name",
+            "version",
+            "type",
+            "status",
+            "metric",
+            "served",
+            "baseline",
+            "skill (90%)",
+            "edge",
+            "ranking",
+            "trained",
+        )
         for row in rows:
             metrics = row.performance_metrics or {}
             metric = metrics.get("primary_metric", "")
-            model = metrics.get("validation", {}).get(metric)
-            baseline = metrics.get("baseline", {}).get(metric)
+            validation = metrics.get("validation", {})
             table.add_row(
                 row.name,
                 row.version,
                 row.model_type,
                 row.status or "",
                 metric,
-                "-" if model is None else f"{model:.5g}",
-                "-" if baseline is None else f"{baseline:.5g}",
+                _number(validation.get(metric)),
+                _number(metrics.get("baseline", {}).get(metric)),
+                skill_text(metrics.get("skill")),
+                edge_text(metrics),
+                factor_text(validation) or "",
                 f"{row.last_trained:%Y-%m-%d %H:%M}" if row.last_trained else "-",
             )
     console.print(table if rows else "no model versions registered; run `cryptopredict train`")

@@ -1,7 +1,8 @@
 """The four model families, one per analysis layer, behind one contract (`base.ModelFamily`)."""
 
+from models.errors import InsufficientData
 from models.families.asset import AssetPriceFamily
-from models.families.base import ModelFamily, TrainingData, Upstream
+from models.families.base import ModelFamily, TrainingData
 from models.families.macro import MacroRegimeFamily
 from models.families.sector import SectorRotationFamily
 from models.families.timing import TradeTimingFamily
@@ -20,10 +21,10 @@ __all__ = [
     "DEFAULT_HORIZONS",
     "FAMILIES",
     "AssetPriceFamily",
+    "InsufficientData",
     "MacroRegimeFamily",
     "ModelFamily",
     "SectorRotationFamily",
     "TradeTimingFamily",
     "TrainingData",
-    "Upstream",
 ]

@@ -1,10 +1,16 @@
 """Layer 3, assets: each coin's price `horizon` hours ahead, with a calibrated confidence.
 
-The estimator predicts the log return; the price is the last close times its exponential.
-`confidence` is the calibrated probability that the prediction is accurate in the spec's own
-sense, |predicted - actual| / actual <= `accuracy_threshold` percent: a logistic model of that
-event on the size of the predicted move and the coin's recent volatility, fitted on
-out-of-fold predictions only.
+The forecast is a market part plus a cross-sectional part (`cross_section`): the market part
+is persistence, the cross-sectional part ranks the coins of the hour and is shrunk toward 0
+as far as out-of-fold evidence demands. The price is the last close times the exponential of
+the forecast log return. The one-line factors (`models.factors`) are both features and the
+rankings the model must beat: where one of them ranked the out-of-fold rows better, it is
+served instead.
+
+`confidence` is the calibrated probability that the forecast is accurate in the spec's own
+sense, |predicted - actual| / actual <= `accuracy_threshold` percent: a logistic model of
+that event on the size of the forecast move and the coin's recent volatility (a calm coin
+stays within 5 % far more often), fitted on out-of-fold rows of the served forecast.
 """
 
 from __future__ import annotations
@@ -15,16 +21,19 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from models.families.base import Upstream
-from models.families.context import with_regime, with_sector_strength
-from models.families.xgb import TreeRegressorFamily
-from models.features import asset_feature_frame
+from models.calibration import add_one_rate, probability_floor
+from models.factors import DEFAULT_FACTORS, factor_frame
+from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
+from models.features import coin_features, cross_sectional_ranks, sector_features
 from models.labels import asset_labels
-from models.metrics import calibration_report, price_accuracy, regression_report
+from models.metrics import calibration_report, price_accuracy
 from models.panel import MarketPanel
+from models.skill import DOES_NOT_BEAT_FACTOR, compare_rankings
 
 DEFAULT_ACCURACY_THRESHOLD = 5.0  # percent, the spec's predictions.accuracy_threshold default
-CONFIDENCE_INPUTS = ("abs_predicted_return", "realized_vol_24h", "realized_vol_168h")
+VOLATILITY_COLUMNS = ("realized_vol_24h", "realized_vol_168h")
+SECTOR_COLUMNS = ("sector_relative_24h", "sector_relative_168h", "sector_vol_168h")
+FACTOR_NAMES = tuple(factor.name for factor in DEFAULT_FACTORS)
 
 
 def accurate(
@@ -34,13 +43,12 @@ def accurate(
     return price_accuracy(np.exp(predicted_return), np.exp(actual_return), threshold)
 
 
-class AssetPriceFamily(TreeRegressorFamily):
-    """XGBoost on coin, market and sector features; the baseline is persistence (random walk)."""
+class AssetPriceFamily(CrossSectionalFamily):
+    """Ranked coin, sector and factor features; the baseline is persistence (random walk)."""
 
     name: ClassVar[str] = "asset_price"
     model_type: ClassVar[str] = "asset"
     layer: ClassVar[int] = 3
-    primary_metric: ClassVar[str] = "mae"
     target: ClassVar[str] = "forward_return"
     output: ClassVar[str] = "predicted_return"
     non_tree_params: ClassVar[tuple[str, ...]] = ("accuracy_threshold",)
@@ -49,81 +57,101 @@ class AssetPriceFamily(TreeRegressorFamily):
     def accuracy_threshold(self) -> float:
         return float(self.params.get("accuracy_threshold", DEFAULT_ACCURACY_THRESHOLD))
 
-    def features(self, panel: MarketPanel, upstream: Upstream) -> pd.DataFrame:
-        frame = with_regime(asset_feature_frame(panel), upstream)
-        return with_sector_strength(frame, upstream, panel.sectors)
+    def features(self, panel: MarketPanel) -> pd.DataFrame:
+        """Ranks across the coins of each hour (`xs_*`), plus raw volatilities for confidence."""
+        coins = coin_features(panel)
+        sector_keys = pd.MultiIndex.from_arrays(
+            [
+                coins.index.get_level_values("timestamp"),
+                panel.sectors.reindex(coins.index.get_level_values("symbol")).to_numpy(),
+            ]
+        )
+        sectors = sector_features(panel)[list(SECTOR_COLUMNS)].reindex(sector_keys)
+        sectors.index = coins.index
+        raw = pd.concat([coins, sectors, factor_frame(panel)], axis=1)
+        ranked = cross_sectional_ranks(raw).add_prefix(RANKED_PREFIX)
+        return pd.concat([ranked, coins[list(VOLATILITY_COLUMNS)]], axis=1)
 
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
-        return asset_labels(panel, self.horizon).to_frame("forward_return")
+        return asset_labels(panel, self.horizon).to_frame(self.target)
 
-    def baseline(self, X: pd.DataFrame, y_train: pd.DataFrame) -> pd.DataFrame:
-        """Persistence: the price stays where it is."""
-        return pd.DataFrame({"predicted_return": np.zeros(len(X))}, index=X.index)
-
-    def score(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, float]:
-        predicted = predictions["predicted_return"].to_numpy()
-        actual = y["forward_return"].to_numpy()
-        report = regression_report(predicted, actual)
-        scores = {key: value for key, value in report.items() if value is not None}
-        scores["accuracy_rate"] = float(accurate(predicted, actual, self.accuracy_threshold).mean())
-        return scores
-
-    def calibrate(self, X: pd.DataFrame, raw: pd.DataFrame, y: pd.DataFrame) -> Self:
-        outcomes = accurate(
-            raw["predicted_return"].to_numpy(),
-            y["forward_return"].to_numpy(),
-            self.accuracy_threshold,
+    def candidates(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The one-line factors, ranked across the coins of the hour."""
+        return X[[RANKED_PREFIX + name for name in FACTOR_NAMES]].set_axis(
+            list(FACTOR_NAMES), axis=1
         )
-        inputs = _confidence_inputs(X, raw)
-        if outcomes.all() or not outcomes.any():
-            self.constant_confidence_ = float(outcomes.mean())
-            self.confidence_model_ = None
-        else:
+
+    # ---- confidence
+    def calibrate(self, X: pd.DataFrame, raw: pd.DataFrame, y: pd.DataFrame) -> Self:
+        super().calibrate(X, raw, y)
+        forecast = super().serve(X, raw)[self.output].to_numpy()
+        outcomes = accurate(forecast, y[self.target].to_numpy(), self.accuracy_threshold)
+        self.accuracy_rate_ = add_one_rate(int(outcomes.sum()), len(outcomes))
+        self.confidence_floor_ = probability_floor(len(outcomes))
+        self.confidence_model_: LogisticRegression | None = None
+        if 0 < outcomes.sum() < len(outcomes):
+            inputs = _confidence_inputs(X, forecast)
             self.confidence_model_ = LogisticRegression().fit(inputs, outcomes.astype(int))
         return self
 
-    def confidence(self, X: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray:
-        """Calibrated P(accurate); NaN before `calibrate` has run."""
+    def serve(self, X: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+        served = super().serve(X, raw)
+        served["confidence"] = self._confidence(X, served[self.output].to_numpy())
+        return served
+
+    def _confidence(self, X: pd.DataFrame, forecast: np.ndarray) -> np.ndarray:
+        """Calibrated P(accurate), never 0 or 1; the add-one rate if one outcome was never seen.
+
+        NaN before `calibrate`: there is no evidence yet of how often the forecast is right.
+        """
         model = getattr(self, "confidence_model_", None)
         if model is None:
-            return np.full(len(X), getattr(self, "constant_confidence_", np.nan))
-        probabilities: np.ndarray = model.predict_proba(_confidence_inputs(X, raw))[:, 1]
-        return probabilities
+            return np.full(len(X), getattr(self, "accuracy_rate_", np.nan))
+        probabilities = model.predict_proba(_confidence_inputs(X, forecast))[:, 1]
+        floor = self.confidence_floor_
+        return np.asarray(np.clip(probabilities, floor, 1.0 - floor))
 
-    def predict_calibrated(self, X: pd.DataFrame) -> pd.DataFrame:
-        raw = self.predict(X)
-        raw["confidence"] = self.confidence(X, raw)
-        return raw
+    def score(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, Any]:
+        scores = super().score(y, predictions)
+        predicted = predictions[self.output].to_numpy()
+        actual = y[self.target].to_numpy()
+        scores["accuracy_rate"] = float(accurate(predicted, actual, self.accuracy_threshold).mean())
+        if "candidate_score" in predictions:
+            scores["factor"] = self._factor_comparison(y, predictions)
+        return scores
+
+    def _factor_comparison(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, Any]:
+        """The served ranking beside the best one-line factor chosen out of fold."""
+        comparison = compare_rankings(
+            predictions["rank_score"], predictions["candidate_score"], y[self.target], self.horizon
+        )
+        if not comparison["beats_factor"]:
+            comparison["flag"] = DOES_NOT_BEAT_FACTOR
+        return comparison
 
     def calibration_report(
-        self, X: pd.DataFrame, raw: pd.DataFrame, y: pd.DataFrame
+        self, X: pd.DataFrame, served: pd.DataFrame, y: pd.DataFrame
     ) -> dict[str, Any]:
         outcomes = accurate(
-            raw["predicted_return"].to_numpy(),
-            y["forward_return"].to_numpy(),
-            self.accuracy_threshold,
+            served[self.output].to_numpy(), y[self.target].to_numpy(), self.accuracy_threshold
         )
-        return calibration_report(self.confidence(X, raw), outcomes.astype(int))
+        return calibration_report(
+            served["confidence"].to_numpy(),
+            outcomes.astype(int),
+            reference_rate=getattr(self, "accuracy_rate_", None),
+        )
 
-    def _extra_state(self) -> dict[str, Any]:
-        return {
-            "confidence_model": getattr(self, "confidence_model_", None),
-            "constant_confidence": getattr(self, "constant_confidence_", None),
-        }
-
-    def _restore_extra(self, state: dict[str, Any]) -> None:
-        self.confidence_model_ = state["confidence_model"]
-        self.constant_confidence_ = state["constant_confidence"]
+    def _serving_state(self) -> dict[str, Any]:
+        names = ("confidence_model_", "accuracy_rate_", "confidence_floor_")
+        extra = {name: getattr(self, name) for name in names}
+        return {**super()._serving_state(), **extra}
 
 
-def _confidence_inputs(X: pd.DataFrame, raw: pd.DataFrame) -> np.ndarray:
-    """Size of the predicted move and log volatilities; missing volatility -> its median."""
+def _confidence_inputs(X: pd.DataFrame, forecast: np.ndarray) -> np.ndarray:
+    """Size of the forecast move and log volatilities; missing volatility -> its median."""
     frame = pd.DataFrame(
-        {
-            "abs_predicted_return": raw["predicted_return"].abs(),
-            "realized_vol_24h": np.log(X["realized_vol_24h"].clip(lower=1e-6)),
-            "realized_vol_168h": np.log(X["realized_vol_168h"].clip(lower=1e-6)),
-        },
+        {"abs_predicted_return": np.abs(forecast)}
+        | {name: np.log(X[name].clip(lower=1e-6)).to_numpy() for name in VOLATILITY_COLUMNS},
         index=X.index,
     )
-    return frame.fillna(frame.median()).fillna(0.0)[list(CONFIDENCE_INPUTS)].to_numpy()
+    return frame.fillna(frame.median()).fillna(0.0).to_numpy()

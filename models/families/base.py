@@ -1,10 +1,22 @@
 """The contract every family follows, so validation, tracking and serving treat them alike.
 
-A family turns a `MarketPanel` (plus the upper layers' outputs, `Upstream`) into a feature
-frame and a label frame, fits an estimator, and predicts typed output columns. Its `baseline`
-is the naive forecast it must beat, produced for the same rows from training labels only.
-Probabilistic outputs are calibrated by `calibrate` on out-of-fold predictions, never on rows
-the estimator was fitted on.
+A family turns a `MarketPanel` into a feature frame and a label frame, fits an estimator, and
+predicts typed output columns. Its `baseline` is the naive forecast it must beat, computed
+point-in-time from the feature rows alone, so it is the same in validation and in serving.
+
+Families do not feed each other. An upper layer's out-of-fold output exists only for the
+validated part of the history, so as a feature it would mark the era rather than inform;
+and the lower layers model the cross-section of coins (asset) or each coin's own path
+(timing), where a market-wide regime probability is the same for every row of an hour.
+The layers stay a hierarchy in what is served: the regime and sector views are written
+beside the coin forecasts as their context.
+
+What a family serves is not its raw output: `calibrate` fits, on out-of-fold predictions only,
+the serving transform (probability calibration, and the weight that shrinks the output toward
+the baseline, `models.shrinkage`), and `serve` applies it. `serve` never touches the fitted
+estimator, so validation can serve each fold's raw predictions through a transform fitted on
+earlier folds only. Before `calibrate` has run, `serve` gives the baseline: without evidence
+of skill, the naive forecast is what a family stands behind.
 """
 
 from __future__ import annotations
@@ -16,24 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import numpy as np
 import pandas as pd
 
+from models.errors import InsufficientData
 from models.panel import MarketPanel
 
 PARAMS_FILE = "family.json"
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Outputs of the upper layers, known at each hour, used as features below them.
-
-    `regime` is indexed by timestamp with columns p_bull, p_bear, p_sideways; `sector_strength`
-    by (timestamp, sector) with column sector_strength. Training uses out-of-fold values;
-    serving uses the active models' predictions. Missing rows mean "not known" (NaN).
-    """
-
-    regime: pd.DataFrame | None = None
-    sector_strength: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class TrainingData:
         if not self.X.index.equals(self.y.index):
             raise ValueError("features and labels must share one index")
         if self.X.empty:
-            raise ValueError("no rows with both features and a known label")
+            raise InsufficientData("no rows with both features and a known label")
 
     @property
     def timestamps(self) -> pd.DatetimeIndex:
@@ -75,15 +76,15 @@ class ModelFamily(ABC):
 
     # ---- data
     @abstractmethod
-    def features(self, panel: MarketPanel, upstream: Upstream) -> pd.DataFrame:
+    def features(self, panel: MarketPanel) -> pd.DataFrame:
         """Features of every row, the latest (unlabelled) hour included."""
 
     @abstractmethod
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
         """Labels of every row; NaN where the future is not known yet."""
 
-    def training_data(self, panel: MarketPanel, upstream: Upstream) -> TrainingData:
-        X = self.features(panel, upstream)
+    def training_data(self, panel: MarketPanel) -> TrainingData:
+        X = self.features(panel)
         y = self.labels(panel).reindex(X.index)
         known = y.notna().all(axis=1)
         return TrainingData(X.loc[known], y.loc[known])
@@ -97,25 +98,38 @@ class ModelFamily(ABC):
         """Raw (uncalibrated) outputs, one row per input row."""
 
     @abstractmethod
-    def baseline(self, X: pd.DataFrame, y_train: pd.DataFrame) -> pd.DataFrame:
+    def baseline(self, X: pd.DataFrame) -> pd.DataFrame:
         """The naive forecast for the rows of X, in the same columns as `predict`."""
 
     @abstractmethod
-    def score(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, float]:
+    def score(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, Any]:
         """Metrics of predictions against labels (model and baseline are scored alike)."""
 
+    @abstractmethod
+    def losses(self, y: pd.DataFrame, predictions: pd.DataFrame) -> np.ndarray:
+        """The primary metric row by row (its mean is the metric), for skill intervals."""
+
+    @abstractmethod
     def calibrate(self, X: pd.DataFrame, raw: pd.DataFrame, y: pd.DataFrame) -> Self:
-        """Fit the confidence mapping on out-of-fold rows; families without one keep this."""
-        return self
+        """Fit the serving transform on out-of-fold rows: calibration and shrinkage weight."""
+
+    @abstractmethod
+    def serve(self, X: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+        """Served outputs from raw ones: calibrated, shrunk toward `baseline(X)`."""
+
+    @property
+    def shrink_weight(self) -> float:
+        """The weight on the model's departure from the baseline; 0 until `calibrate`."""
+        return float(getattr(self, "shrink_weight_", 0.0))
 
     def predict_calibrated(self, X: pd.DataFrame) -> pd.DataFrame:
-        """What serving uses: raw outputs with calibrated confidences."""
-        return self.predict(X)
+        """What serving uses: the raw outputs through the serving transform."""
+        return self.serve(X, self.predict(X))
 
     def calibration_report(
-        self, X: pd.DataFrame, raw: pd.DataFrame, y: pd.DataFrame
+        self, X: pd.DataFrame, served: pd.DataFrame, y: pd.DataFrame
     ) -> dict[str, Any]:
-        """Reliability of the calibrated confidences on held-out rows; empty if none."""
+        """Reliability of the served confidences on held-out rows; empty if none."""
         return {}
 
     def feature_importance(self) -> pd.Series:

@@ -1,17 +1,13 @@
-"""XGBoost for the tabular families: defaults, importance, SHAP, and the regressor family."""
+"""XGBoost for the tabular families: defaults, importance and SHAP explanations."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-
-from models.families.base import ModelFamily
 
 MODEL_FILE = "model.json"
 STATE_FILE = "state.joblib"
@@ -63,51 +59,3 @@ def top_contributions(
         order = np.argsort(-np.abs(row))[:top]
         explanations.append({names[i]: round(float(row[i]), 6) for i in order if row[i] != 0})
     return explanations
-
-
-class TreeRegressorFamily(ModelFamily):
-    """A family whose estimator is one XGBoost regressor: `target` in, `output` out.
-
-    Subclasses give the features, labels, baseline and score; `_extra_state` and
-    `_restore_extra` carry anything else they learn (a confidence model, say).
-    """
-
-    target: ClassVar[str]
-    output: ClassVar[str]
-    non_tree_params: ClassVar[tuple[str, ...]] = ()
-
-    def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> Self:
-        self.feature_names_ = list(X.columns)
-        tree = {k: v for k, v in self.params.items() if k not in self.non_tree_params}
-        estimator = xgb.XGBRegressor(**tree_params(tree, self.random_state))
-        estimator.fit(X, y[self.target])
-        self.booster_ = estimator.get_booster()
-        return self
-
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        values = self.booster_.predict(xgb.DMatrix(X[self.feature_names_]))
-        return pd.DataFrame({self.output: values}, index=X.index)
-
-    def feature_importance(self) -> pd.Series:
-        return gain_importance(self.booster_, self.feature_names_)
-
-    def explain(self, X: pd.DataFrame, top: int = 5) -> list[dict[str, float]]:
-        return top_contributions(self.booster_, X[self.feature_names_], top)
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {}
-
-    def _restore_extra(self, state: dict[str, Any]) -> None:
-        """Nothing beyond the booster and feature names by default."""
-
-    def _save_state(self, directory: Path) -> None:
-        self.booster_.save_model(directory / MODEL_FILE)
-        state = {"feature_names": self.feature_names_, **self._extra_state()}
-        joblib.dump(state, directory / STATE_FILE)
-
-    def _load_state(self, directory: Path) -> None:
-        state = joblib.load(directory / STATE_FILE)
-        self.feature_names_ = state["feature_names"]
-        self._restore_extra(state)
-        self.booster_ = xgb.Booster()
-        self.booster_.load_model(directory / MODEL_FILE)

@@ -1,4 +1,5 @@
-"""The family contract: same seed same model, save/load round trip, baselines, upstream joins."""
+"""The family contract: same seed same model, save/load round trip, point-in-time baselines,
+serving that starts at the baseline, per-row losses that average to the primary metric."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.families import FAMILIES, ModelFamily, TrainingData, Upstream
-from models.families.context import REGIME_COLUMNS
+from models.families import FAMILIES, ModelFamily, TrainingData
 from models.panel import MarketPanel
 from training.synthetic import generate_market
 
@@ -33,7 +33,7 @@ def make(layer: str, seed: int = 0) -> ModelFamily:
 
 
 def data_for(layer: str, panel: MarketPanel) -> TrainingData:
-    data = make(layer).training_data(panel, Upstream())
+    data = make(layer).training_data(panel)
     return data.rows(np.arange(min(len(data.X), 4000)))
 
 
@@ -62,33 +62,45 @@ def test_save_and_load_give_identical_calibrated_predictions(
 
 
 @pytest.mark.parametrize("layer", list(FAMILIES))
-def test_baseline_uses_training_labels_only_and_matches_output_columns(
+def test_baseline_is_point_in_time_from_the_rows_alone_and_matches_output_columns(
     layer: str, panel: MarketPanel
 ) -> None:
     data = data_for(layer, panel)
     family = make(layer).fit(data.X, data.y)
-    baseline = family.baseline(data.X.tail(10), data.y.head(100))
+    tail = data.X.tail(10)
 
-    assert list(baseline.columns) == list(family.predict(data.X.tail(10)).columns)
-    assert baseline.index.equals(data.X.tail(10).index)
-    # A naive forecast does not look at the rows it forecasts: one value per column.
-    assert (baseline.nunique() == 1).all()
-    scores = family.score(data.y.tail(10), baseline)
-    assert family.primary_metric in scores
+    baseline = family.baseline(tail)
+
+    assert list(baseline.columns) == list(family.predict(tail).columns)
+    assert baseline.index.equals(tail.index)
+    # Each row's naive forecast depends on that row only, never on the others or on labels.
+    pd.testing.assert_frame_equal(baseline, family.baseline(data.X).tail(10))
+    assert family.primary_metric in family.score(data.y.tail(10), baseline)
 
 
-def test_upstream_regime_probabilities_join_by_hour(panel: MarketPanel) -> None:
-    asset = make("asset")
-    hours = panel.hours[-3:]
-    regime = pd.DataFrame(
-        {"p_bull": [0.1, 0.2, 0.3], "p_bear": [0.3, 0.2, 0.1], "p_sideways": [0.6] * 3},
-        index=hours,
-    )
-    features = asset.features(panel, Upstream(regime=regime))
-    last = features.xs(hours[-1], level="timestamp")
+@pytest.mark.parametrize("layer", list(FAMILIES))
+def test_before_calibration_a_family_serves_its_baseline(layer: str, panel: MarketPanel) -> None:
+    data = data_for(layer, panel)
+    family = make(layer).fit(data.X, data.y)
 
-    assert (last["p_bull"] == 0.3).all()
-    assert features.xs(panel.hours[0], level="timestamp")[list(REGIME_COLUMNS)].isna().all().all()
+    served = family.predict_calibrated(data.X)
+    baseline = family.baseline(data.X)
+
+    assert family.shrink_weight == 0.0
+    pd.testing.assert_frame_equal(served[baseline.columns], baseline)
+
+
+@pytest.mark.parametrize("layer", list(FAMILIES))
+def test_per_row_losses_average_to_the_primary_metric(layer: str, panel: MarketPanel) -> None:
+    data = data_for(layer, panel)
+    family = make(layer).fit(data.X, data.y)
+    family.calibrate(data.X, family.predict(data.X), data.y)
+    served = family.predict_calibrated(data.X)
+
+    losses = family.losses(data.y, served)
+
+    assert losses.shape == (len(data.X),)
+    assert losses.mean() == pytest.approx(family.score(data.y, served)[family.primary_metric])
 
 
 def test_asset_confidence_is_a_probability_of_the_spec_accuracy_event(

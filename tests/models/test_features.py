@@ -8,14 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.factors import factor_frame
+from models.families.asset import AssetPriceFamily
+from models.families.sector import SectorRotationFamily
 from models.features import (
-    ASSET_FEATURES,
     COIN_FEATURES,
     MARKET_FEATURES,
     SECTOR_FEATURES,
-    asset_feature_frame,
     average_true_range,
     coin_features,
+    cross_sectional_ranks,
     market_features,
     sector_features,
 )
@@ -27,7 +29,9 @@ FEATURE_FUNCTIONS: dict[str, Callable[[MarketPanel], pd.DataFrame]] = {
     "coin": coin_features,
     "market": market_features,
     "sector": sector_features,
-    "asset": asset_feature_frame,
+    "asset": AssetPriceFamily(horizon=24).features,
+    "sector_ranks": SectorRotationFamily(horizon=24).features,
+    "factors": factor_frame,
 }
 
 
@@ -142,7 +146,7 @@ def test_features_of_a_truncated_panel_match_the_full_panel_up_to_the_cut(
     gappy_panel: MarketPanel, gappy_features: dict[str, pd.DataFrame]
 ) -> None:
     cut = gappy_panel.hours[1200]
-    truncated = asset_feature_frame(gappy_panel.until(cut))
+    truncated = FEATURE_FUNCTIONS["asset"](gappy_panel.until(cut))
     pd.testing.assert_frame_equal(
         truncated, _rows_until(gappy_features["asset"], cut), check_exact=True
     )
@@ -166,27 +170,35 @@ def test_frames_have_the_documented_index_and_columns(
     assert tuple(sectors.columns) == SECTOR_FEATURES
     assert sectors.index.names == ["timestamp", "sector"]
     assert sorted(sectors.index.get_level_values("sector").unique()) == named_sectors
-    assert tuple(assets.columns) == ASSET_FEATURES
     assert assets.index.equals(coins.index)
 
 
-def test_asset_frame_carries_the_market_and_the_coins_sector(
+def test_asset_features_rank_each_coin_among_the_coins_of_its_hour(
     gappy_panel: MarketPanel, gappy_features: dict[str, pd.DataFrame]
 ) -> None:
-    assets, market, sectors = (gappy_features[name] for name in ("asset", "market", "sector"))
+    assets, coins = gappy_features["asset"], gappy_features["coin"]
     hour = gappy_panel.hours[1300]
-    with_sector = gappy_panel.sectors.dropna().index[0]
-    without_sector = gappy_panel.sectors[gappy_panel.sectors.isna()].index[0]
+    ranked = assets.xs(hour, level="timestamp")["xs_realized_vol_168h"]
+    raw = coins.xs(hour, level="timestamp")["realized_vol_168h"]
 
-    row = assets.loc[(hour, with_sector)]
-    pd.testing.assert_series_equal(row[list(MARKET_FEATURES)], market.loc[hour], check_names=False)
-    pd.testing.assert_series_equal(
-        row[list(SECTOR_FEATURES)],
-        sectors.loc[(hour, gappy_panel.sectors[with_sector])],
-        check_names=False,
+    assert ranked.dropna().between(-0.5, 0.5).all()
+    assert ranked.idxmax() == raw.idxmax() and ranked.idxmin() == raw.idxmin()
+    assert ranked.max() == 0.5 and ranked.min() == -0.5
+
+
+def test_cross_sectional_ranks_by_hand() -> None:
+    index = pd.MultiIndex.from_product(
+        [pd.date_range("2024-01-01", periods=2, freq="h", tz="UTC"), list("abcd")],
+        names=["timestamp", "symbol"],
     )
-    assert assets.loc[(hour, without_sector), list(SECTOR_FEATURES)].isna().all()
-    assert assets.loc[(hour, without_sector), list(MARKET_FEATURES)].notna().all()
+    frame = pd.DataFrame({"x": [3.0, 1.0, 2.0, np.nan, 5.0, np.nan, np.nan, np.nan]}, index)
+
+    ranks = cross_sectional_ranks(frame)["x"].to_numpy()
+
+    np.testing.assert_allclose(ranks[:3], [0.5, -0.5, 0.0])
+    assert np.isnan(ranks[3])
+    assert ranks[4] == 0.0  # alone in its hour: the middle
+    assert np.isnan(ranks[5:]).all()
 
 
 # Gaps, flat candles, no inf ----------------------------------------------------------------

@@ -18,8 +18,8 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from models.families.asset import AssetPriceFamily
 from models.features import (
-    asset_feature_frame,
     coin_features,
     index_log_returns,
     index_weights,
@@ -34,7 +34,7 @@ FEATURE_FUNCTIONS: dict[str, Callable[[MarketPanel], pd.DataFrame]] = {
     "coin": coin_features,
     "market": market_features,
     "sector": sector_features,
-    "asset": asset_feature_frame,
+    "asset": AssetPriceFamily(horizon=24).features,
 }
 # The hourly index returns that features and labels are built on.
 BUILDING_BLOCKS: dict[str, Callable[[MarketPanel], pd.DataFrame]] = {

@@ -153,7 +153,7 @@ def test_fitted_attributes(fitted: SequenceClassifier) -> None:
     assert fitted.n_features_in_ == N_FEATURES
     assert fitted.lookback_ == LOOKBACK
     assert fitted.n_outputs_ == 2
-    assert fitted.mean_.shape == fitted.scale_.shape == (N_FEATURES,)
+    assert fitted.center_.shape == fitted.scale_.shape == (N_FEATURES,)
     assert 1 <= fitted.best_epoch_ <= len(fitted.history_) <= FAST["max_epochs"]
     assert set(fitted.history_[0]) == {"epoch", "train_loss", "valid_loss"}
 
@@ -176,8 +176,52 @@ def test_standardises_with_the_leading_training_rows_only() -> None:
 
     model = SequenceClassifier(**{**FAST, "max_epochs": 1}, validation_fraction=0.5).fit(X, y)
 
-    np.testing.assert_allclose(model.mean_, X[:100].mean(axis=(0, 1)), rtol=1e-5)
-    np.testing.assert_allclose(model.scale_, X[:100].std(axis=(0, 1)), rtol=1e-4)
+    steps = X[:100].astype(np.float32).reshape(-1, N_FEATURES)
+    low, median, high = np.percentile(steps, [25, 50, 75], axis=0)
+    np.testing.assert_allclose(model.center_, median, rtol=1e-5)
+    np.testing.assert_allclose(model.scale_, (high - low) / 1.3489795, rtol=1e-4)
+
+
+def test_standardised_inputs_are_clipped_so_a_drifted_era_stays_on_scale() -> None:
+    X, y = _rule_data(400, seed=4)
+    model = SequenceClassifier(**{**FAST, "max_epochs": 1}, clip_z=4.0).fit(X[:200], y[:200])
+    later = X[200:].copy()
+    later[:, :, 0] *= 50.0  # a fat-tailed era: unclipped, feature 0 would reach z ~ 100
+
+    training, drifted = model.standardise(X[:200]), model.standardise(later)
+
+    assert np.abs(drifted).max() <= 4.0
+    assert np.abs(training).max() <= 4.0
+    np.testing.assert_allclose(np.median(training, axis=(0, 1)), 0.0, atol=0.05)
+
+
+def test_an_offset_shifts_every_logit_by_its_value(
+    fitted: SequenceClassifier, rule_data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, _ = rule_data
+    offset = np.tile([0.5, -1.0], (20, 1))
+
+    plain, shifted = fitted.predict_proba(X[:20]), fitted.predict_proba(X[:20], offset)
+
+    logit = np.log(plain / (1 - plain))
+    np.testing.assert_allclose(1 / (1 + np.exp(-(logit + offset))), shifted, rtol=1e-5)
+
+
+def test_a_model_fitted_with_the_true_prior_as_offset_learns_little_departure() -> None:
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((1500, LOOKBACK, N_FEATURES))
+    prior = rng.uniform(-2.0, 2.0, size=(1500, 1)).repeat(2, axis=1)
+    y = (rng.uniform(size=(1500, 2)) < 1 / (1 + np.exp(-prior))).astype(int)
+
+    model = SequenceClassifier(**{**FAST, "max_epochs": 4}).fit(X, y, offset=prior)
+
+    departure = np.log(model.predict_proba(X) / (1 - model.predict_proba(X)))
+    assert np.abs(departure).mean() < 0.3
+
+
+def test_offset_of_the_wrong_shape_is_rejected(fitted: SequenceClassifier) -> None:
+    with pytest.raises(ValueError, match="offset"):
+        fitted.predict_proba(np.zeros((2, LOOKBACK, N_FEATURES)), np.zeros((2, 3)))
 
 
 def test_same_seed_gives_identical_predictions_and_another_seed_does_not(
@@ -233,7 +277,7 @@ def test_from_state_rebuilds_the_model(
 
     rebuilt = SequenceClassifier.from_state(fitted.get_state())
 
-    np.testing.assert_array_equal(rebuilt.mean_, fitted.mean_)
+    np.testing.assert_array_equal(rebuilt.center_, fitted.center_)
     np.testing.assert_array_equal(rebuilt.predict_proba(X), fitted.predict_proba(X))
 
 
