@@ -12,7 +12,23 @@ Each coin's hourly log move is ``beta * market + sector + idiosyncratic``:
 * each coin has a fixed circulating supply, chosen so that BTC holds about half of the total
   market cap and ETH about a sixth at the start.
 
-Everything is drawn from one ``numpy.random.default_rng(seed)``, so a seed fixes the market.
+A ``PlantedSignal`` turns the market into a test bench for the forecasting pipeline:
+
+* ``none`` is a null market: regimes still switch volatility, but every regime's drift is 0
+  and the coins' own moves are a random walk, so no coin's direction or relative return is
+  predictable from the past (only the stablecoin's peg reverts, as a peg must);
+* ``momentum`` and ``low_volatility`` add a known cross-sectional expected return on top of
+  the same random walk: each hour every risky coin's move gets a drift set by its rank on a
+  score of its own past prices, demeaned across coins so the market factor is untouched. The
+  strength is the target rank IC of that score against the next 24 hours.
+
+The coins' own moves mean-revert only without a signal, because that reversion is itself a
+weak reversal signal (rank IC about -0.01 for the trailing week) that would blur the planted
+one. Without it market-cap shares wander freely, so over two years, or under a strong
+momentum, an alt can overtake BTC.
+
+Everything is drawn from one ``numpy.random.default_rng(seed)``, in the same order with or
+without a signal, so a seed fixes the market and the plain market is the one it always was.
 """
 
 from __future__ import annotations
@@ -40,6 +56,10 @@ SECTORS = (
     "Privacy Coins",
     "Stablecoins",
 )
+
+SIGNAL_KINDS = ("none", "momentum", "low_volatility")
+MAX_SIGNAL_STRENGTH = 0.5
+SIGNAL_HORIZON_HOURS = 24
 
 MAX_COINS = 200
 MIN_COINS_FOR_STABLECOIN = 12
@@ -99,6 +119,62 @@ _STABLE_NOISE, _STABLE_PERSISTENCE = 0.0003, 0.95
 _GAP_SCALE, _WICK_SCALE, _VOLUME_NOISE = 0.05, 0.5, 0.3
 
 
+class _ScoreRule(NamedTuple):
+    window: int  # hours of closes the score looks back over
+    by_volatility: bool  # minus the realised volatility over the window, else its log return
+    # Realised rank IC per unit of the theoretical one (see _drift_scale), from the mean over
+    # 8 seeds of 20 coins x 365 days. Momentum needs none: it lands 0.005 under its target up to
+    # 0.2 (the market's own regime turns give -0.004 with nothing planted) and 0.52 at 0.5,
+    # where it feeds itself; low volatility, 0.94, lands within 0.001 from 0.05 to 0.5.
+    ic_efficiency: float
+
+
+_SCORE_RULES: dict[str, _ScoreRule] = {
+    "momentum": _ScoreRule(168, by_volatility=False, ic_efficiency=1.0),
+    "low_volatility": _ScoreRule(168, by_volatility=True, ic_efficiency=0.94),
+}
+
+
+@dataclass(frozen=True)
+class PlantedSignal:
+    """A known source of predictability to plant in the market, or ``none`` for a null market.
+
+    ``strength`` is the target mean per-hour cross-sectional Spearman IC between the score and
+    each risky coin's forward 24-hour log return.
+    """
+
+    kind: str
+    strength: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in SIGNAL_KINDS:
+            known = ", ".join(SIGNAL_KINDS)
+            raise ValueError(f"unknown signal kind {self.kind!r}; known kinds: {known}")
+        if self.kind == "none" and self.strength != 0:
+            raise ValueError(f"signal none takes no strength, got {self.strength}")
+        if not 0 <= self.strength <= MAX_SIGNAL_STRENGTH:
+            raise ValueError(
+                f"signal strength must be between 0 and {MAX_SIGNAL_STRENGTH}, got {self.strength}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> PlantedSignal:
+        """Read ``KIND:STRENGTH`` (like ``momentum:0.1``) or ``none``, the command-line form."""
+        kind, colon, strength = (part.strip() for part in text.strip().partition(":"))
+        if kind == "none" and colon:
+            raise ValueError(f"signal none takes no strength, got {text!r}")
+        if kind in _SCORE_RULES and not strength:
+            raise ValueError(f"signal {kind} needs a strength, like {kind}:0.1; got {text!r}")
+        try:
+            value = float(strength) if colon else 0.0
+        except ValueError:
+            raise ValueError(f"signal strength must be a number, got {strength!r}") from None
+        return cls(kind, value)
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "none" else f"{self.kind}:{self.strength:g}"
+
+
 @dataclass(frozen=True)
 class SyntheticMarket:
     """A generated market and the ground truth behind it."""
@@ -107,6 +183,10 @@ class SyntheticMarket:
     candles: pd.DataFrame
     coins: pd.DataFrame  # symbol, name, sector (the coins.csv format)
     regimes: pd.Series  # true regime name per hourly UTC timestamp
+    signal: PlantedSignal | None = None
+    # The planted score each risky coin had at each hour's close (hourly UTC index, one column
+    # per symbol, NaN until a full window of closes exists); None when nothing is planted.
+    signal_scores: pd.DataFrame | None = None
 
 
 class _CoinProfile(NamedTuple):
@@ -120,12 +200,17 @@ class _CoinProfile(NamedTuple):
 
 
 def generate_market(
-    n_coins: int, days: int, seed: int, start: datetime | str = "2024-01-01T00:00:00Z"
+    n_coins: int,
+    days: int,
+    seed: int,
+    start: datetime | str = "2024-01-01T00:00:00Z",
+    signal: PlantedSignal | None = None,
 ) -> SyntheticMarket:
     """Generate ``days`` of hourly candles for ``n_coins`` coins (BTC and ETH first).
 
     The coin universe depends only on ``n_coins``; the seed drives the prices, volumes and
-    regimes, so the same arguments always give the same market.
+    regimes, so the same arguments always give the same market. ``signal`` plants a known
+    predictable part (or, as ``none``, takes every predictable part away).
     """
     _check_arguments(n_coins, days)
     timestamps = _hourly_index(start, days)
@@ -133,7 +218,7 @@ def generate_market(
     coins = _coin_universe(n_coins)
     profile = _coin_profile(coins, rng)
     regime_codes = _simulate_regimes(rng, len(timestamps))
-    log_paths, bar_sd = _log_price_paths(rng, regime_codes, coins, profile)
+    log_paths, bar_sd, scores = _log_price_paths(rng, regime_codes, coins, profile, signal)
     open_, high, low, close = _ohlc(rng, log_paths, bar_sd, profile.initial_price)
     market_cap = close * profile.supply
     volume = _volume(rng, log_paths, bar_sd, market_cap, profile.turnover)
@@ -147,7 +232,19 @@ def generate_market(
     }
     candles = _candles_frame(coins["symbol"].to_numpy(), timestamps, columns)
     regimes = pd.Series(np.asarray(REGIMES)[regime_codes], index=timestamps, name="regime")
-    return SyntheticMarket(candles=candles, coins=coins, regimes=regimes)
+    signal_scores = None
+    if scores is not None:
+        risky = coins.loc[coins["sector"] != "Stablecoins", "symbol"]
+        signal_scores = pd.DataFrame(
+            scores, index=timestamps, columns=pd.Index(risky, name="symbol")
+        )
+    return SyntheticMarket(
+        candles=candles,
+        coins=coins,
+        regimes=regimes,
+        signal=signal,
+        signal_scores=signal_scores,
+    )
 
 
 def write_csv(market: SyntheticMarket, out_dir: Path) -> list[Path]:
@@ -267,40 +364,108 @@ def _simulate_regimes(rng: np.random.Generator, hours: int) -> np.ndarray:
 
 
 def _log_price_paths(
-    rng: np.random.Generator, regime_codes: np.ndarray, coins: pd.DataFrame, profile: _CoinProfile
-) -> tuple[np.ndarray, np.ndarray]:
-    """Log of close over initial price, and each bar's conditional sd, shape (hours, coins).
+    rng: np.random.Generator,
+    regime_codes: np.ndarray,
+    coins: pd.DataFrame,
+    profile: _CoinProfile,
+    signal: PlantedSignal | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Log of close over initial price and each bar's conditional sd, shape (hours, coins),
+    and the planted score of each risky coin (None when nothing is planted).
 
-    The market moves accumulate as a random walk, but each coin's own moves (sector and
-    idiosyncratic) slowly mean-revert, so market-cap shares wander without BTC losing its lead.
+    The market moves accumulate as a random walk. Without a signal each coin's own moves
+    (sector and idiosyncratic) slowly mean-revert, so market-cap shares wander without BTC
+    losing its lead; with one they are a random walk too, plus any planted drift.
     """
-    market_moves, own_moves, bar_sd = _factor_moves(rng, regime_codes, profile)
-    paths = np.cumsum(market_moves, axis=0) + _ar1(own_moves, _OWN_MOVE_PERSISTENCE)
+    null_market = signal is not None and signal.kind == "none"
+    drift = np.zeros(len(REGIMES)) if null_market else _REGIME_DRIFT
+    market_moves, own_moves, own_sd, bar_sd = _factor_moves(rng, regime_codes, profile, drift)
     stable = (coins["sector"] == "Stablecoins").to_numpy()
+    scores: np.ndarray | None = None
+    if signal is None:
+        paths = np.cumsum(market_moves, axis=0) + _ar1(own_moves, _OWN_MOVE_PERSISTENCE)
+    else:
+        moves = market_moves + own_moves
+        if signal.kind in _SCORE_RULES:
+            moves[:, ~stable], scores = _plant_signal(moves[:, ~stable], own_sd[:, ~stable], signal)
+        paths = np.cumsum(moves, axis=0)
     if stable.any():
         noise = rng.standard_normal((len(regime_codes), int(stable.sum())))
         paths[:, stable] = np.log1p(_STABLE_NOISE * _ar1(noise, _STABLE_PERSISTENCE))
         bar_sd[:, stable] = _STABLE_NOISE
-    return paths, bar_sd
+    return paths, bar_sd, scores
 
 
 def _factor_moves(
-    rng: np.random.Generator, regime_codes: np.ndarray, profile: _CoinProfile
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hourly log moves from the market and from the coin itself, and their combined sd."""
+    rng: np.random.Generator,
+    regime_codes: np.ndarray,
+    profile: _CoinProfile,
+    regime_drift: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hourly log moves from the market and from the coin itself, the sd of the coin's own
+    move, and the sd of its whole move."""
     hours, n_coins = len(regime_codes), len(profile.market_beta)
     market_z, market_vol = _clustered_shocks(rng, (hours, 1), _MARKET_DF)
     sector_z, sector_vol = _clustered_shocks(rng, (hours, len(SECTORS)), _SECTOR_DF)
     idio_z, idio_vol = _clustered_shocks(rng, (hours, n_coins), _IDIO_DF)
 
     market_sd = _MARKET_VOL * _REGIME_VOL[regime_codes][:, None] * market_vol
-    market = _REGIME_DRIFT[regime_codes][:, None] + market_sd * market_z
+    market = regime_drift[regime_codes][:, None] + market_sd * market_z
     sector_sd = profile.sector_vol * sector_vol[:, profile.sector_index]
     idio_sd = profile.idio_vol * idio_vol
     own = sector_sd * sector_z[:, profile.sector_index] + idio_sd * idio_z
     beta = profile.market_beta
     bar_sd = np.sqrt((beta * market_sd) ** 2 + sector_sd**2 + idio_sd**2)
-    return beta * market, own, bar_sd
+    return beta * market, own, np.sqrt(sector_sd**2 + idio_sd**2), bar_sd
+
+
+def _plant_signal(
+    moves: np.ndarray, own_sd: np.ndarray, signal: PlantedSignal
+) -> tuple[np.ndarray, np.ndarray]:
+    """The risky coins' moves with the planted drift added, and the score behind it.
+
+    At each hour's close a coin's score is read from its closes over the rule's window; the
+    next hour's move gets ``scale * own_sd * q``, where q is the coin's standardised rank on
+    that score, demeaned across coins. The score feeds on the moves it drives (momentum begets
+    momentum), so the hours are walked in order.
+    """
+    rule = _SCORE_RULES[signal.kind]
+    hours, n_coins = moves.shape
+    scale = _drift_scale(signal.strength, rule)
+    centred_ranks = np.arange(n_coins) - (n_coins - 1) / 2.0
+    unit_ranks = centred_ranks / np.sqrt((n_coins**2 - 1) / 12.0)
+    planted = moves.copy()
+    totals = np.zeros((hours + 1, n_coins))  # sums of moves (or of squares) up to each close
+    scores = np.full((hours, n_coins), np.nan)
+    for hour in range(hours):
+        if hour > rule.window:
+            q = unit_ranks[np.argsort(np.argsort(scores[hour - 1]))]
+            drift = scale * own_sd[hour] * q
+            planted[hour] += drift - drift.mean()
+        step = planted[hour] ** 2 if rule.by_volatility else planted[hour]
+        totals[hour + 1] = totals[hour] + step
+        if hour >= rule.window:
+            scores[hour] = _window_score(totals, hour, rule)
+    return planted, scores
+
+
+def _window_score(totals: np.ndarray, hour: int, rule: _ScoreRule) -> np.ndarray:
+    """Log return (or minus realised volatility) over the window up to ``hour``'s close."""
+    window_sum = totals[hour + 1] - totals[hour + 1 - rule.window]
+    return -np.sqrt(window_sum / rule.window) if rule.by_volatility else window_sum
+
+
+def _drift_scale(strength: float, rule: _ScoreRule) -> float:
+    """Hourly drift per unit rank and unit own sd that gives a 24-hour rank IC of ``strength``.
+
+    Over H = 24 hours a coin's own move, in units of its own sd, is H * scale * q of drift
+    plus noise of sd sqrt(H), so their correlation is rho = H * scale / sqrt(H**2 * scale**2
+    + H), i.e. scale = rho / sqrt(H * (1 - rho**2)). For normal variables the rank IC is
+    (6 / pi) * arcsin(rho / 2), which gives rho. The market's share of the noise, the score
+    changing inside the horizon and fat tails are folded into the rule's measured efficiency.
+    """
+    rho = 2.0 * math.sin(math.pi * strength / 6.0)
+    return rho / math.sqrt(SIGNAL_HORIZON_HOURS * (1.0 - rho**2)) / rule.ic_efficiency
 
 
 def _clustered_shocks(

@@ -82,12 +82,21 @@ def synth(
     out: Path | None = typer.Option(
         None, "--out", help="Write CSV files here instead of into the database."
     ),
+    signal: str | None = typer.Option(
+        None,
+        "--signal",
+        metavar="KIND:STRENGTH",
+        help="Plant momentum:S or low_volatility:S (S: the target 24h rank IC, 0 to 0.5), "
+        "or none for a null market where nothing is predictable.",
+    ),
 ) -> None:
     """Generate a synthetic regime-switching market (for demos and tests)."""
-    market = synthetic.generate_market(coins, days, seed)
+    planted = None if signal is None else synthetic.PlantedSignal.parse(signal)
+    market = synthetic.generate_market(coins, days, seed, signal=planted)
+    planted_note = "" if planted is None else f", signal {planted}"
     if out is not None:
         written = synthetic.write_csv(market, out)
-        console.print(f"wrote {len(written)} files to {out}")
+        console.print(f"wrote {len(written)} files to {out}{planted_note}")
         return
     engine = migrated_engine()
     frames = {
@@ -104,7 +113,7 @@ def synth(
         )
     inserted = sum(c.inserted for c in counts.values())
     console.print(
-        f"synthetic market: {coins} coins x {days} days, {inserted} candles inserted "
+        f"synthetic market: {coins} coins x {days} days{planted_note}, {inserted} candles inserted "
         f"({len(market.candles) - inserted} already present)"
     )
 

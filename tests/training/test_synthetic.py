@@ -51,6 +51,15 @@ def test_same_seed_gives_identical_market() -> None:
     pd.testing.assert_series_equal(first.regimes, second.regimes)
 
 
+def test_plain_market_is_pinned() -> None:
+    # Recorded before planted signals existed: without a signal the market stays as it was.
+    last = generate_market(n_coins=12, days=30, seed=42).candles.groupby("symbol").last()
+    assert last.loc["BTC", "close"] == pytest.approx(46104.92104373829, rel=1e-9)
+    assert last.loc["ETH", "close"] == pytest.approx(2606.7643049731923, rel=1e-9)
+    assert last.loc["USDX", "close"] == pytest.approx(1.0019873501005647, rel=1e-9)
+    assert last.loc["ETH", "volume"] == pytest.approx(600454135.153417, rel=1e-9)
+
+
 def test_different_seed_gives_different_prices() -> None:
     first = generate_market(n_coins=5, days=10, seed=1)
     second = generate_market(n_coins=5, days=10, seed=2)
