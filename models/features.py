@@ -285,12 +285,16 @@ def sector_features(panel: MarketPanel) -> pd.DataFrame:
 def cross_sectional_ranks(frame: pd.DataFrame) -> pd.DataFrame:
     """Each column ranked across the entities of every hour, scaled to [-0.5, 0.5].
 
-    `frame` is indexed (timestamp, entity). A rank says where a coin stands among the coins
-    of the same hour, whatever the market as a whole did, so a model fitted on ranks learns
-    the cross-section rather than the era. NaN stays NaN; an hour with one known value
-    gives it 0 (the middle).
+    `frame` is indexed (timestamp, entity); without a timestamp level (a plain frame given
+    to the MLflow model, say) its rows are taken as one hour. A rank says where a coin stands
+    among the coins of the same hour, whatever the market as a whole did, so a model fitted
+    on ranks learns the cross-section rather than the era. NaN stays NaN; an hour with one
+    known value gives it 0 (the middle).
     """
-    grouped = frame.groupby(level="timestamp")
+    if "timestamp" in frame.index.names:
+        grouped = frame.groupby(level="timestamp")
+    else:
+        grouped = frame.groupby(np.zeros(len(frame)))
     counts = grouped.transform("count")
     ranks = grouped.rank(method="average")
     spread = (counts - 1).where(counts > 1)

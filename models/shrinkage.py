@@ -22,6 +22,9 @@ from models.skill import skill_interval
 
 # 21 weights: finer steps would fit noise, since the evidence is a few hundred horizon blocks.
 WEIGHT_GRID = np.linspace(0.0, 1.0, 21)
+# The improvement must hold at the 2.5 % one-sided level: a gate tried once per fold and
+# family at 5 % let a null market through about once per run.
+GATE_CONFIDENCE = 0.95
 # Probabilities are kept this far from 0 and 1 before taking logs.
 PROBABILITY_EPSILON = 1e-6
 
@@ -68,7 +71,8 @@ def fit_demonstrated_weight(
     baseline = row_losses(0.0)
     if float(np.mean(baseline)) == 0.0:
         return 0.0
-    return weight if skill_interval(row_losses(weight), baseline, blocks).low > 0 else 0.0
+    interval = skill_interval(row_losses(weight), baseline, blocks, confidence=GATE_CONFIDENCE)
+    return weight if interval.low > 0 else 0.0
 
 
 def _clip(probabilities: ArrayLike) -> np.ndarray:

@@ -38,6 +38,8 @@ from models.metrics import (
 # Regime codes from the lowest category to the highest, for ranked probability scores.
 REGIME_ORDER = (BEAR, SIDEWAYS, BULL)
 DOES_NOT_BEAT_FACTOR = "does not beat the best simple factor"
+# A skill interval that reaches 0: the served output may be no better than its baseline.
+NO_EDGE = "no demonstrated edge"
 
 
 # --------------------------------------------------------------------------- blocks

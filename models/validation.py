@@ -24,11 +24,10 @@ import numpy as np
 import pandas as pd
 
 from models.families.base import ModelFamily, TrainingData
-from models.skill import horizon_blocks, skill_interval
+from models.skill import NO_EDGE, horizon_blocks, skill_interval
 from models.splits import Fold, WalkForwardSplit
 
 FamilyFactory = Callable[[], ModelFamily]
-NO_EDGE = "no demonstrated edge"
 
 
 @dataclass

@@ -367,7 +367,9 @@ def _write_signals(
         return
     signals = predictor.signals(panel, view)
     if signals.empty:
-        report.skipped.append("trading_signals: no coin has a side with a positive expected R")
+        report.skipped.append(
+            "trading_signals: no coin has a side with a positive expected return after fees"
+        )
         return
     model = signals.attrs["model"]
     horizon = signals.attrs["horizon"]

@@ -490,6 +490,7 @@ def _model_summary(row: AiModel) -> dict[str, Any]:
         "primary_metric": metric,
         "validation": (metrics.get("validation") or {}).get(metric),
         "baseline": (metrics.get("baseline") or {}).get(metric),
+        "edge": metrics.get("edge"),
         "live_evaluated": live.get("n_evaluated"),
         "live_accuracy_rate": live.get("accuracy_rate"),
         "live_ece": live.get("ece"),

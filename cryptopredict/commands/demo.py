@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from cryptopredict.runtime import migrated_engine
 from cryptopredict.settings import get_settings
 from db import migrate
+from training.verdicts import edge_text, skill_text
 
 console = Console(width=120)
 
@@ -88,12 +89,13 @@ def demo(
 
 
 def _models_table(engine: Engine) -> Table:
-    """Each active family: validation beside its naive baseline, and live accuracy."""
+    """Each active family: served output beside its naive baseline, skill, and live accuracy."""
     from db.schema import AiModel
 
-    table = Table(title="active models: walk-forward validation beside the naive baseline")
-    for column in ("family", "version", "metric", "model", "baseline", "beats", "live"):
+    table = Table(title="active models: nested walk-forward, served output beside the baseline")
+    for column in ("family", "version", "metric", "served", "baseline", "skill (90%)", "edge"):
         table.add_column(column)
+    table.add_column("live")
     with Session(engine) as session:
         rows = session.scalars(
             select(AiModel).where(AiModel.status == "active").order_by(AiModel.model_type)
@@ -108,7 +110,8 @@ def _models_table(engine: Engine) -> Table:
             metric,
             _number(metrics.get("validation", {}).get(metric)),
             _number(metrics.get("baseline", {}).get(metric)),
-            "yes" if metrics.get("beats_baseline") else "NO",
+            skill_text(metrics.get("skill")),
+            edge_text(metrics),
             _live(live),
         )
     return table

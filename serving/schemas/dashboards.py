@@ -186,6 +186,7 @@ class ActiveModelView(BaseModel):
     primary_metric: str | None
     validation: float | None
     baseline: float | None
+    edge: str | None
     live_evaluated: int | None
     live_accuracy_rate: float | None
     live_ece: float | None

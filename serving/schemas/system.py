@@ -48,6 +48,14 @@ class ModelOut(Schema):
     created_at: datetime | None
     updated_at: datetime | None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def edge(self) -> str | None:
+        """'demonstrated' where the served output's skill interval lies above 0, else
+        'no demonstrated edge'; None for a version that never finished training."""
+        edge = (self.performance_metrics or {}).get("edge")
+        return None if edge is None else str(edge)
+
 
 class ModelVersionRef(Schema):
     id: int

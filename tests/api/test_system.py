@@ -25,6 +25,7 @@ from accounts import Account
 from cryptopredict.settings import Settings
 from db.schema import AiModel, SystemHealth, UserActivity
 from models.families import FAMILIES
+from models.skill import NO_EDGE
 from serving.health import HealthMonitor
 from serving.retraining import Retrainer, process_alive
 from serving.routers.system import get_health_monitor, get_retrainer
@@ -242,6 +243,21 @@ def test_models_list_filters_newest_first(
     assert detail.status_code == 200
     assert detail.json()["version"] == "2"
     assert detail.json()["status"] == "active"
+
+
+def test_models_say_whether_their_edge_is_demonstrated(
+    client: TestClient, api_engine: Engine, alice: Account
+) -> None:
+    skill = {"metric": "mae", "estimate": 0.01, "low": -0.002, "high": 0.02, "n_blocks": 40}
+    unproven = model_row(
+        api_engine, "asset", "active", performance_metrics={"skill": skill, "edge": NO_EDGE}
+    )
+    unfinished = model_row(api_engine, "macro", "training")
+
+    items = {item["id"]: item for item in client.get(MODELS, headers=alice.headers).json()["items"]}
+
+    assert items[unproven]["edge"] == NO_EDGE
+    assert items[unfinished]["edge"] is None
 
 
 def test_models_need_a_token_valid_filters_and_an_existing_id(

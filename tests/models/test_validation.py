@@ -9,8 +9,9 @@ import pytest
 from models.families.base import TrainingData
 from models.families.sector import SectorRotationFamily
 from models.panel import MarketPanel
+from models.skill import NO_EDGE
 from models.splits import WalkForwardSplit
-from models.validation import NO_EDGE, walk_forward
+from models.validation import walk_forward
 from training.synthetic import generate_market
 
 HORIZON = 24

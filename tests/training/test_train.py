@@ -102,15 +102,15 @@ def test_calibration_is_reported_on_a_held_out_fold(store: Store) -> None:
     by_name = {row.name: row.performance_metrics["calibration"] for row in store.rows()}
     asset = by_name["asset_price"]
     assert 0.0 <= asset["brier"] <= 1.0 and 0.0 <= asset["ece"] <= 1.0
-    assert {"raw", "calibrated"} <= set(by_name["macro_regime"])
+    assert {"brier", "ece", "reference_rate", "brier_of_reference"} <= set(by_name["macro_regime"])
     assert {"long", "short"} <= set(by_name["trade_timing"])
 
 
 def test_registered_version_loads_with_plain_mlflow_in_a_fresh_python(store: Store) -> None:
     panel = load_panel(store.engine)
-    from models.families import AssetPriceFamily, Upstream
+    from models.families import AssetPriceFamily
 
-    features = AssetPriceFamily(horizon=24).features(panel, Upstream())
+    features = AssetPriceFamily(horizon=24).features(panel)
     features = features.dropna(subset=["realized_vol_168h"]).tail(5)
     features_path = store.root / "features.parquet"
     features.reset_index(drop=True).to_parquet(features_path)
@@ -211,7 +211,7 @@ def test_analyze_writes_every_layer_table_with_valid_rows(store: Store) -> None:
     # No trade is a legitimate answer for layer 4, but then the report must say why.
     assert empty in ([], ["trading_signals"])
     if empty:
-        assert any("positive expected R" in note for note in report.skipped)
+        assert any("positive expected return" in note for note in report.skipped)
     assert counts["predictions"] == 6  # one per coin, not doubled by the second run
     assert sum(again.written.values()) == 0
     assert report.as_of == panel.hours[-1].to_pydatetime()
@@ -227,3 +227,32 @@ def test_analyze_writes_every_layer_table_with_valid_rows(store: Store) -> None:
         assert signal.expires_at > signal.generated_at
     for suggestion in suggestions:
         assert suggestion.reasoning["summary"] and suggestion.expires_at is not None
+
+
+def test_without_sectors_the_sector_family_is_skipped_and_the_others_train(
+    tmp_path: Path,
+) -> None:
+    # Exchange candles and no coins file: no coin has a sector.
+    store = Store(tmp_path)
+    market = generate_market(6, 100, seed=12)
+    frames = {
+        symbol: frame.drop(columns=["symbol", "market_cap"]).reset_index(drop=True)
+        for symbol, frame in market.candles.groupby("symbol")
+    }
+    write_candles(store.engine, frames, None)
+
+    outcomes = {outcome.layer: outcome for outcome in store.train(LAYERS)}
+
+    assert outcomes["sector"].status == "skipped"
+    assert "no rows with both features and a known label" in outcomes["sector"].reason
+    assert {outcomes[layer].status for layer in ("macro", "asset", "timing")} == {"active"}
+    assert {row.name for row in store.rows()} == {"macro_regime", "asset_price", "trade_timing"}
+    from db.schema import Prediction
+    from serving.analysis import analyze
+    from serving.models_cache import ActiveModels
+    from serving.predictor import Predictor
+
+    analyze(store.engine, Predictor(ActiveModels(store.engine)), load_panel(store.engine))
+    with Session(store.engine) as session:
+        forecast = set(session.scalars(select(Prediction.crypto_id)))
+    assert len(forecast) == 6  # every coin, none of which has a sector
