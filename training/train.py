@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session
 
 from models.families import DEFAULT_HORIZONS, FAMILIES, InsufficientData, ModelFamily, TrainingData
 from models.panel import MarketPanel
+from models.skill import NO_EDGE
 from models.splits import WalkForwardSplit
-from models.validation import NO_EDGE, ValidationResult, fit_final, walk_forward
+from models.validation import ValidationResult, fit_final, walk_forward
 from training import registry
 from training.plots import feature_importance_figure, reliability_figure, walk_forward_figure
 from training.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.skill import DOES_NOT_BEAT_FACTOR
-from models.validation import NO_EDGE
+from models.skill import DOES_NOT_BEAT_FACTOR, NO_EDGE
 
 
 def skill_text(skill: dict[str, Any] | None) -> str:
