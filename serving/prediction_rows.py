@@ -54,7 +54,7 @@ def prediction_row(
         "layer_source": 3,
         "prediction_type": "price",
         "predicted_price": to_decimal(forecast["predicted_price"], 8),
-        "predicted_value": {"predicted_log_return": float(forecast["predicted_return"])},
+        "predicted_value": _predicted_value(forecast),
         "confidence_score": to_decimal(forecast["confidence"], 4),
         "prediction_horizon": horizon,
         "target_datetime": view.as_of.to_pydatetime() + timedelta(hours=horizon),
@@ -73,3 +73,14 @@ def prediction_row(
         "prediction_time": to_decimal(forecast["prediction_seconds"], 6),
         "debug_info": {"top_contributions": forecast["explanation"]},
     }
+
+
+def _predicted_value(forecast: pd.Series) -> dict[str, Any]:
+    """The forecast log return, and where the coin stands in the served ranking (and in the
+    best one-line factor's) among the coins of its hour: the nightly evaluation's live rank IC
+    reads them, since a forecast shrunk to persistence carries no ranking of its own."""
+    value = {"predicted_log_return": float(forecast["predicted_return"])}
+    for key in ("rank_score", "factor_score"):
+        if pd.notna(forecast.get(key)):
+            value[key] = float(forecast[key])
+    return value

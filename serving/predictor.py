@@ -100,14 +100,18 @@ class Predictor:
         started = time.perf_counter()
         X = _at(asset.family.features(panel), view.as_of)
         X = X.reset_index(level="timestamp", drop=True)
-        if symbols is not None:
-            X = X.loc[X.index.intersection(symbols)]
         close = panel.close.loc[view.as_of].reindex(X.index)
         X = X.loc[close.notna()]
+        if X.empty:
+            return pd.DataFrame()
+        # Served for every coin of the hour, then chosen: a ranking is among all of them.
+        outputs = asset.family.predict_calibrated(X)
+        if symbols is not None:
+            X = X.loc[X.index.intersection(symbols)]
+            outputs = outputs.loc[X.index]
         close = close.loc[X.index]
         if X.empty:
             return pd.DataFrame()
-        outputs = asset.family.predict_calibrated(X)
         elapsed = (time.perf_counter() - started) / len(X)
         result = pd.DataFrame(
             {
@@ -115,6 +119,8 @@ class Predictor:
                 "predicted_return": outputs["predicted_return"],
                 "predicted_price": close * np.exp(outputs["predicted_return"]),
                 "confidence": outputs["confidence"].clip(0.0, 1.0),
+                "rank_score": outputs["rank_score"],
+                "factor_score": outputs.get("candidate_score", np.nan),
                 "volatility_level": _levels(panel, view.as_of, X.index, VOLATILITY_LEVELS),
                 "prediction_seconds": elapsed,
             },

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from db.schema import Prediction, PriceData, SystemHealth
 from training.live_metrics import SOURCE_COLUMNS, LiveSums, update_live_metrics
+from training.live_ranking import run_rank_sums
 from training.outcomes import evaluate_signals, evaluate_suggestions
 
 # accuracy_percentage is NUMERIC(5,2): 100 minus the absolute percentage error, kept in range.
@@ -136,7 +137,8 @@ def evaluate(
             _size_memory_for_bulk_runs(session)
             evaluated_at = datetime.now(UTC)
             evaluated, sums = _backfill_predictions(session, moment, evaluated_at)
-            alarms = update_live_metrics(session, evaluated_at, sums)
+            ranked = run_rank_sums(session, evaluated_at)
+            alarms = update_live_metrics(session, evaluated_at, sums, ranked)
             suggestions_priced, suggestions_expired = evaluate_suggestions(session, moment)
             signals_executed, signals_expired = evaluate_signals(session, moment)
             waiting, pending = _unrealized_counts(session, moment)

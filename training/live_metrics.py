@@ -25,6 +25,7 @@ from sqlalchemy import Float, FromClause, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from db.schema import AiModel, Notification, Prediction, User
+from training.live_ranking import RANK_SUMS_KEY, RankSums
 
 N_BINS = 10
 MIN_ROWS_FOR_ALARM = 50
@@ -191,10 +192,14 @@ def live_metrics(session: Session, name: str, version: str) -> dict[str, Any] | 
 
 
 def update_live_metrics(
-    session: Session, evaluated_at: datetime, evaluated: dict[tuple[str, str], LiveSums]
+    session: Session,
+    evaluated_at: datetime,
+    evaluated: dict[tuple[str, str], LiveSums],
+    ranked: dict[tuple[str, str], RankSums] | None = None,
 ) -> list[DriftAlarm]:
-    """Fold this run's evaluated rows (`evaluated`, per version) into each version's
-    `performance_metrics["live"]`; versions this run did not touch are left as they are.
+    """Fold this run's evaluated rows (`evaluated`, per version; `ranked`, the rank-IC sums
+    of the hours it realised) into each version's `performance_metrics["live"]`; versions
+    this run did not touch are left as they are.
 
     The `ai_models` rows are locked in a fixed order, so two runs at once fold in turn.
     """
@@ -218,9 +223,14 @@ def update_live_metrics(
         live = sums.figures()
         if live is None:
             continue
+        rank_sums = RankSums.from_json(metrics.get(RANK_SUMS_KEY)).add(
+            (ranked or {}).get((name, version), RankSums())
+        )
+        live.update(rank_sums.figures())
         live["updated_at"] = evaluated_at.isoformat()
         metrics["live"] = live
         metrics[LIVE_SUMS_KEY] = sums.to_json()
+        metrics[RANK_SUMS_KEY] = rank_sums.to_json()
         row.performance_metrics = metrics
         reasons = _drift_reasons(metrics)
         if reasons:

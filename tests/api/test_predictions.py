@@ -62,9 +62,15 @@ def test_post_prediction_persists_a_complete_row(
     assert body["predicted_price"] > 0
     # JSONB keeps its own key order, so compare the names, not their order.
     assert sorted(body["features_used"]) == sorted(body["input_features"])
-    # The features are the training code's: the 24-hour log return from the candles.
-    expected = math.log(_close(api_engine, "BTC") / _close(api_engine, "BTC", 24))
-    assert body["input_features"]["log_return_24h"] == pytest.approx(expected, rel=1e-9)
+    # The features are the training code's: where BTC's 24-hour log return from the candles
+    # ranks among the coins of the hour, scaled to [-0.5, 0.5].
+    with Session(api_engine) as session:
+        symbols = session.scalars(text("SELECT symbol FROM cryptocurrencies")).all()
+    moves = {s: math.log(_close(api_engine, s) / _close(api_engine, s, 24)) for s in symbols}
+    below = sum(move < moves["BTC"] for move in moves.values())
+    expected = below / (len(moves) - 1) - 0.5
+    assert body["input_features"]["xs_log_return_24h"] == pytest.approx(expected)
+    assert "rank_score" in body["predicted_value"]
     assert body["context_data"]["regime"]["regime"] in {"bull", "bear", "sideways", "volatile"}
     assert set(body["context_data"]["model_versions"]) == {"macro", "sector"}
     assert body["market_conditions"] == body["context_data"]["regime"]["regime"]

@@ -606,3 +606,36 @@ def test_evaluation_updates_are_heap_only(pg_engine: Engine) -> None:
             break
         time.sleep(0.1)
     assert tuple(updates) == (500, 500)
+
+
+def test_live_rank_ic_of_the_served_ranking_beside_the_factor(engine: Engine) -> None:
+    """Two analysed hours of six coins: the served ranking is right in the first and reversed
+    in the second; the factor is right in both."""
+    from builders import coin
+    from db.schema import AiModel
+
+    with engine.begin() as connection:
+        ids = [coin(connection, f"C{i}") for i in range(6)]
+    with Session(engine) as session, session.begin():
+        _register(session, "1", fresh=True)
+        for hour, sign in ((0, 1), (1, -1)):
+            target = T0 + timedelta(hours=hour)
+            for rank, crypto_id in enumerate(ids):
+                candle(session, crypto_id, target, str(100 + rank))  # the coins rise in order
+                row = prediction(session, crypto_id, "100", target)
+                row.predicted_value = {
+                    "predicted_log_return": 0.0,  # shrunk to persistence: no ranking of its own
+                    "rank_score": sign * rank,
+                    "factor_score": rank,
+                }
+
+    evaluate(engine, as_of=T0 + timedelta(hours=1))
+
+    live = _live(engine)
+    assert live["rank_ic_hours"] == 2
+    assert live["rank_ic"] == pytest.approx(0.0)  # +1 and -1
+    assert live["factor_rank_ic"] == pytest.approx(1.0)
+    assert live["rank_ic_minus_factor"] == pytest.approx(-1.0)
+    with Session(engine) as session:
+        sums = session.scalars(select(AiModel)).one().performance_metrics["live_rank_sums"]
+    assert sums["hours"] == 2 and sums["ic_squared"] == pytest.approx(2.0)
