@@ -60,7 +60,7 @@ COINS_FILE = SHARED_DATA / "coins-all.csv"
 DEFAULT_JSON = Path(tempfile.gettempdir()) / "cryptopredict-real-data.json"
 FACTOR_HORIZON = 24  # the factor table scores the next 24 h, one non-overlapping hour a day
 BASELINE_NAMES = {
-    "macro": "rolling climatology of realised regimes (add-one); uniform beside it",
+    "macro": "uniform; the rolling climatology of realised regimes beside it",
     "sector": "market return (relative return 0)",
     "asset": "persistence (return 0); ranking: the best one-line factor chosen out of fold",
     "timing": "rolling base rate per side",

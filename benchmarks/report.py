@@ -13,6 +13,7 @@ MAIN_METRICS: dict[str, tuple[str, ...]] = {
     "macro": (
         "log_loss",
         "log_loss_skill_vs_uniform",
+        "log_loss_climatology",
         "rps",
         "ece",
         "accuracy",

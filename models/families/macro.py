@@ -1,24 +1,23 @@
 """Layer 1, macro: the market regime (bull / bear / sideways) of the coming `horizon` hours.
 
-The naive forecast is a rolling climatology of recent realised regimes (`regime_climatology`),
-not the mix of the training window: a model trained through a bull run and tested in a crash
-was worse than guessing uniformly because it had learned the era's mix. The climatology is
-computed in `features`, point-in-time, so serving has it too, and it is what the served
-output is shrunk toward.
+The naive forecast is uniform: one third each. Anything estimated from data must earn its
+place against it, the recent past included: a rolling climatology of recent realised regimes
+(`regime_climatology`) was worse than uniform on all three real data sets (regimes turn, and
+90 days of them are a handful of independent windows), as was the training window's mix. The
+climatology is computed in `features`, point-in-time, and reported beside the served output.
 
 The trees see market-wide features that do not mark the era: returns scaled by volatility,
 volatility relative to its own past, breadth, and dominance as changes and trailing z-scores,
 never as levels (a dominance level identifies the year, not the regime). The climatology
 enters the booster as its base margin instead of as a tree input, so the trees learn the
-departure from the prior (p ~ climatology * exp(f(x))) rather than re-learning the prior from
-a slow-moving column that would itself be an era marker.
+departure from it (p ~ climatology * exp(f(x))) rather than re-learning it from a slow-moving
+column that would itself be an era marker.
 
-Serving pools the raw output geometrically toward the climatology, p ~ prior^(1 - w) *
-model^w, with w fitted on out-of-fold rows (`models.shrinkage`). Because the model is the
-prior tilted by exp(f), the pool is the prior tilted by exp(w f): w is the temperature of the
-model's departure, so a separate temperature would be a second, overlapping parameter. The
-model's probabilities are first floored at the add-one rate of the calibration rows, so no
-served probability is 0 or 1.
+Serving pools the model geometrically toward uniform, p ~ uniform^(1 - w) * model^w, with w
+fitted on out-of-fold rows and kept only where the improvement holds (`models.shrinkage`): w
+is the temperature of the whole model, climatology included, so a separate temperature
+would be a second, overlapping parameter. The model's probabilities are first floored at the
+add-one rate of the calibration rows, so no served probability is 0 or 1.
 """
 
 from __future__ import annotations
@@ -188,8 +187,9 @@ class MacroRegimeFamily(ModelFamily):
         return regime_labels(panel, self.horizon).to_frame("regime")
 
     def baseline(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The rolling climatology of the rows' own hours (see `regime_climatology`)."""
-        return pd.DataFrame(_climatology(X), index=X.index, columns=list(PROBABILITY_COLUMNS))
+        """Uniform: a third each, whatever the market did."""
+        uniform = np.full((len(X), N_REGIMES), 1 / N_REGIMES)
+        return pd.DataFrame(uniform, index=X.index, columns=list(PROBABILITY_COLUMNS))
 
     # ---- learning
     def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> Self:
@@ -272,7 +272,7 @@ class MacroRegimeFamily(ModelFamily):
         """Floor the model at the add-one rate of these rows; fit the pool weight on them."""
         self.floor_ = 1.0 / (len(X) + N_REGIMES)
         codes = y["regime"].to_numpy(dtype=int)
-        prior, model = _climatology(X), self._floored(raw)
+        prior, model = self.baseline(X).to_numpy(), self._floored(raw)
         blocks = horizon_blocks(_timestamps(y), self.horizon)
         if len(np.unique(blocks)) < MIN_CALIBRATION_WINDOWS:
             self.shrink_weight_ = 0.0
@@ -283,13 +283,14 @@ class MacroRegimeFamily(ModelFamily):
         return self
 
     def serve(self, X: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
-        """The climatology pooled toward the floored model by `shrink_weight`."""
-        prior = _climatology(X)
+        """Uniform pooled toward the floored model by `shrink_weight`; the climatology beside."""
+        prior = self.baseline(X).to_numpy()
         weight = self.shrink_weight
         served = prior if weight == 0 else blend_distributions(prior, self._floored(raw), weight)
         frame = pd.DataFrame(served, index=X.index, columns=list(PROBABILITY_COLUMNS))
         frame["regime"] = np.asarray(REGIMES)[served.argmax(axis=1)]
         frame["confidence"] = served.max(axis=1)
+        frame[list(CLIMATOLOGY_COLUMNS)] = _climatology(X)
         return frame
 
     def _floored(self, raw: pd.DataFrame) -> np.ndarray:
@@ -313,11 +314,20 @@ class MacroRegimeFamily(ModelFamily):
         report: dict[str, Any] = classification_report(probabilities, codes, REGIMES)
         log_loss = float(np.mean(log_losses(probabilities, codes)))
         top = probabilities.argmax(axis=1)
+        climatology = {}
+        if set(CLIMATOLOGY_COLUMNS) <= set(predictions.columns):
+            reference = predictions[list(CLIMATOLOGY_COLUMNS)].to_numpy(float)
+            climatology_loss = float(np.mean(log_losses(reference, codes)))
+            climatology = {
+                "log_loss_climatology": climatology_loss,
+                "log_loss_skill_vs_climatology": 1 - log_loss / climatology_loss,
+            }
         return {
             **report,
             "log_loss": log_loss,
             "log_loss_uniform": LOG_LOSS_UNIFORM,
             "log_loss_skill_vs_uniform": 1 - log_loss / LOG_LOSS_UNIFORM,
+            **climatology,
             "rps": float(np.mean(ranked_probability_scores(probabilities, codes, REGIME_ORDER))),
             "ece": expected_calibration_error(probabilities.max(axis=1), top == codes),
             "n_samples": len(codes),
@@ -330,7 +340,7 @@ class MacroRegimeFamily(ModelFamily):
         """Reliability of the top-class confidence: P(the served regime is the real one).
 
         The reference is the climatology's probability of that same class on each row, so
-        `brier_skill` says whether the confidence beats the prior's.
+        `brier_skill` says whether the confidence beats what the recent past would say.
         """
         probabilities = _probabilities(served)
         top = probabilities.argmax(axis=1)

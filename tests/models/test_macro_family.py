@@ -82,7 +82,9 @@ def test_climatology_at_t_ignores_everything_after_t(panel: MarketPanel) -> None
     assert changed.loc[moment:].any().any()  # the later candles did move later rows
 
 
-def test_features_hold_no_levels_and_the_prior_is_not_a_tree_input(panel: MarketPanel) -> None:
+def test_features_hold_no_levels_and_the_climatology_is_not_a_tree_input(
+    panel: MarketPanel,
+) -> None:
     family = make()
     data = family.training_data(panel)
     family.fit(data.X, data.y)
@@ -90,9 +92,10 @@ def test_features_hold_no_levels_and_the_prior_is_not_a_tree_input(panel: Market
     assert {"btc_dominance", "eth_dominance"}.isdisjoint(data.X.columns)
     assert set(CLIMATOLOGY_COLUMNS) <= set(data.X.columns)
     assert set(CLIMATOLOGY_COLUMNS).isdisjoint(family.feature_names_)
-    pd.testing.assert_frame_equal(
-        family.baseline(data.X),
-        data.X[list(CLIMATOLOGY_COLUMNS)].set_axis(list(PROBABILITY_COLUMNS), axis=1),
+    assert (family.baseline(data.X) == 1 / 3).all().all()  # the baseline is uniform
+    served = family.serve(data.X, family.predict(data.X))
+    pd.testing.assert_frame_equal(  # the climatology is reported beside what is served
+        served[list(CLIMATOLOGY_COLUMNS)], data.X[list(CLIMATOLOGY_COLUMNS)]
     )
 
 
@@ -136,9 +139,10 @@ def test_served_probabilities_are_never_zero_or_one_even_from_extreme_raw(
 
 
 def test_the_weight_stays_near_zero_when_the_model_is_noise(panel: MarketPanel) -> None:
-    # Labels drawn independently of the market from a known mix, which is also the prior:
-    # whatever the trees learn is noise, and an overfitted tree's departures are large.
-    truth = [0.5, 0.2, 0.3]
+    # Labels drawn independently of the market, uniformly (the baseline), with the climatology
+    # set to the same: whatever the trees learn is noise, and an overfitted tree's departures
+    # are large.
+    truth = [1 / 3, 1 / 3, 1 / 3]
     family = make(n_estimators=60, learning_rate=0.3, min_child_weight=5, early_stopping_rounds=0)
     X = family.features(panel)
     X[list(CLIMATOLOGY_COLUMNS)] = truth
