@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import spearmanr
 
 # Rows of a probability matrix must sum to 1 within this; loose enough for float32 model output.
 ROW_SUM_TOLERANCE = 1e-5
@@ -300,8 +299,6 @@ def regression_report(
       sign, over rows where neither is exactly zero (None when there are none).
     - r2_vs_zero: 1 - SSE / SSE of predicting a zero return, the natural no-skill forecast for
       returns (None when every actual return is zero).
-    - information_coefficient: Spearman rank correlation (None with fewer than two rows or
-      when either side is constant).
     """
     predicted = check_finite_vector(predicted_returns, "predicted_returns")
     actual = check_finite_vector(actual_returns, "actual_returns")
@@ -313,7 +310,6 @@ def regression_report(
         "rmse": float(np.sqrt(np.mean(error**2))),
         "directional_accuracy": _directional_accuracy(predicted, actual),
         "r2_vs_zero": _r2_vs_zero(error, actual),
-        "information_coefficient": _spearman(predicted, actual),
     }
 
 
@@ -329,13 +325,6 @@ def _r2_vs_zero(error: np.ndarray, actual: np.ndarray) -> float | None:
     if baseline == 0.0:
         return None
     return 1.0 - float(np.sum(error**2)) / baseline
-
-
-def _spearman(predicted: np.ndarray, actual: np.ndarray) -> float | None:
-    if predicted.size < 2 or np.ptp(predicted) == 0.0 or np.ptp(actual) == 0.0:
-        return None
-    value = float(spearmanr(predicted, actual).statistic)
-    return None if math.isnan(value) else value
 
 
 # --------------------------------------------------------------------------- prices

@@ -39,12 +39,21 @@ def train(
     force: bool = typer.Option(
         False, "--force", help="Activate the new versions even if they do not beat the active ones."
     ),
+    fee: float = typer.Option(
+        0.001,
+        "--fee",
+        min=0.0,
+        max=0.05,
+        help="Trading fee a side for the timing family (0.001 = 0.1 %): its expectancy after "
+        "fees and which signals are worth entering.",
+    ),
 ) -> None:
     """Train model families from price_data, track them in MLflow and register them in ai_models.
 
     Each family is validated walk-forward (purge gap = its label horizon) beside its naive
-    baseline. A new version becomes active only if it beats the active one on the same
-    validation window, unless --force.
+    baseline; what it serves is shrunk toward that baseline unless out-of-fold evidence shows
+    skill. A new version becomes active only if its served output beats the active one's on
+    the same validation window, unless --force. A family the data cannot support is skipped.
     """
     from training.datasets import load_panel
     from training.tracking import configure_tracking, ui_command
@@ -71,7 +80,13 @@ def train(
         artifact_root,
         panel,
         layers,
-        TrainSettings(horizons=horizons, n_folds=folds, random_state=seed, force=force),
+        TrainSettings(
+            horizons=horizons,
+            params={"timing": {"fee": fee}},
+            n_folds=folds,
+            random_state=seed,
+            force=force,
+        ),
         progress=lambda message: console.print(f"  {message}"),
     )
     summary = outcome_table(outcomes)

@@ -195,7 +195,6 @@ class CrossSectionalFamily(ModelFamily):
         """Errors of the forecast; rank IC and quintile spread of the ranking it implies."""
         predicted, actual = predictions[self.output], y[self.target]
         report = regression_report(predicted.to_numpy(), actual.to_numpy())
-        report.pop("information_coefficient")
         scores: dict[str, Any] = {key: value for key, value in report.items() if value is not None}
         scores["up_share"] = float(np.mean(actual.to_numpy() > 0))
         scores["predicted_up_share"] = float(np.mean(predicted.to_numpy() > 0))

@@ -122,6 +122,7 @@ def test_bad_file_is_one_clear_error_and_writes_nothing(database_url: str, tmp_p
     [
         (("ingest", "/no/such/place"), "no such file or directory"),
         (("synth", "--coins", "1"), "Invalid value"),
+        (("train", "--fee", "0.5"), "Invalid value for '--fee'"),
     ],
 )
 def test_bad_arguments_fail_with_a_message(

@@ -89,3 +89,23 @@ def test_demeaning_removes_the_hours_common_move() -> None:
     values = pd.Series([0.10, 0.20, -0.30, -0.10], index=index)
 
     assert demeaned_by_hour(values).tolist() == pytest.approx([-0.05, 0.05, -0.10, 0.10])
+
+
+def test_the_factor_is_chosen_on_earlier_rows_only() -> None:
+    """reversal_24h drives the early rows, momentum_168h the later ones: a transform fitted on
+    the early rows keeps serving reversal beside the later ones, whatever they would say."""
+    early_X, early_y = hand_built(seed=11, factor_strength=0.02)
+    later_X, _ = hand_built(seed=12, factor_strength=0.0)
+    column = RANKED_PREFIX + "momentum_168h"
+    later_X[column] = later_X[RANKED_PREFIX + "reversal_24h"]
+    later_X[RANKED_PREFIX + "reversal_24h"] = np.random.default_rng(13).permutation(
+        later_X[column].to_numpy()
+    )
+
+    family = AssetPriceFamily(horizon=1).calibrate(early_X, noise_model(early_X, seed=14), early_y)
+    served = family.serve(later_X, noise_model(later_X, seed=15))
+
+    assert family.best_candidate_ == "reversal_24h"
+    np.testing.assert_array_equal(
+        served["candidate_score"], later_X[RANKED_PREFIX + "reversal_24h"]
+    )

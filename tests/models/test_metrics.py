@@ -240,9 +240,8 @@ def test_regression_report_by_hand() -> None:
     assert report["directional_accuracy"] == pytest.approx(2 / 3)
     # SSE 0.625 against predicting zero: 0.0625 + 0.25 + 0.25 + 0.0625 = 0.625.
     assert report["r2_vs_zero"] == 0.0
-    # Ranks: predicted 4, 1, 2, 3; actual 3, 1, 4, 2; squared rank differences 1 + 0 + 4 + 1.
-    # Spearman = 1 - 6 * 6 / (4 * (16 - 1)) = 0.4.
-    assert report["information_coefficient"] == pytest.approx(0.4)
+    # A rank correlation pooled over rows and hours is retired: rankings are scored per hour.
+    assert "information_coefficient" not in report
     assert report["n_samples"] == 4
     assert json.loads(json.dumps(report, allow_nan=False)) == report
 
@@ -252,14 +251,12 @@ def test_perfect_return_forecast() -> None:
     assert report["mae"] == 0.0
     assert report["directional_accuracy"] == 1.0
     assert report["r2_vs_zero"] == 1.0
-    assert report["information_coefficient"] == pytest.approx(1.0)
 
 
 def test_undefined_regression_metrics_are_none_not_nan() -> None:
     report = regression_report([0.0, 0.0], [0.0, 0.0])
     assert report["directional_accuracy"] is None
     assert report["r2_vs_zero"] is None
-    assert report["information_coefficient"] is None
     assert report["mae"] == 0.0
 
 

@@ -62,3 +62,14 @@ def test_skill_is_reported_with_an_interval_and_a_verdict(data: TrainingData) ->
     assert skill["edge"] == ("demonstrated" if skill["low"] > 0 else NO_EDGE)
     served, baseline = result.model_metrics["mae"], result.baseline_metrics["mae"]
     assert skill["estimate"] == pytest.approx(1 - served / baseline)
+
+
+def test_the_headline_scores_are_those_of_the_served_output(data: TrainingData) -> None:
+    result = walk_forward(make, data, SPLIT)
+    scored_y = result.oof.y.loc[result.scored]
+
+    served = make().score(scored_y, result.served.loc[result.scored])
+    raw = make().score(scored_y, result.raw.loc[result.scored])
+
+    assert result.model_metrics == served
+    assert result.raw_metrics == raw

@@ -236,7 +236,7 @@ def test_without_sectors_the_sector_family_is_skipped_and_the_others_train(
     store = Store(tmp_path)
     market = generate_market(6, 100, seed=12)
     frames = {
-        symbol: frame.drop(columns=["symbol", "market_cap"]).reset_index(drop=True)
+        symbol: frame.drop(columns="symbol").assign(market_cap=float("nan")).reset_index(drop=True)
         for symbol, frame in market.candles.groupby("symbol")
     }
     write_candles(store.engine, frames, None)
