@@ -57,10 +57,12 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+import pandas as pd
 from report import METRICS_HEADER, metrics_table, table
 
 from models.panel import MarketPanel
 from models.validation import ValidationResult, fit_final
+from training.candles import discover_candle_files, read_candle_file, read_coins_file
 from training.synthetic import generate_market
 from training.tracking import configure_tracking
 from training.train import (
@@ -78,6 +80,7 @@ GOAL_SECONDS = 5 * 60
 GOAL_CORES = 2
 TREE_LAYERS = ("macro", "sector", "asset")  # the XGBoost families; timing is a GRU
 DEFAULT_JSON = Path(tempfile.gettempdir()) / "cryptopredict-bench-train.json"
+COINS_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "coins-all.csv"
 STATUS_FILE = Path("/proc/self/status")
 CLEAR_REFS_FILE = Path("/proc/self/clear_refs")
 RESET_PEAK = "5"  # clear_refs: reset the peak RSS to the current RSS (Linux >= 4.0)
@@ -309,11 +312,30 @@ def timing_table(runs: list[FamilyRun], peak_label: str) -> str:
     return table(header, rows)
 
 
+def market_candles(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long candles and coins: the synthetic market, or every file of a real folder."""
+    if args.real is None:
+        market = generate_market(args.coins, args.days, args.seed)
+        return market.candles, market.coins
+    frames = []
+    for path in discover_candle_files(args.real):
+        candle_file = read_candle_file(path)
+        frames.append(candle_file.candles.assign(symbol=candle_file.symbol))
+    columns = ["symbol", "timestamp", "open", "high", "low", "close", "volume"]
+    return pd.concat(frames, ignore_index=True)[columns], read_coins_file(COINS_FILE)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coins", type=int, default=DEFAULT_COINS, help="coins in the market")
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days of hourly candles")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the market")
+    parser.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        help="train on this folder of real candles (with ../shared/data/coins-all.csv) instead",
+    )
     parser.add_argument(
         "--no-mlflow", action="store_true", help="skip timing MLflow logging and registration"
     )
@@ -328,11 +350,12 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     started = perf_counter()
-    progress(f"generating {args.coins} coins x {args.days} days (seed {args.seed})")
+    source = f"synthetic, seed {args.seed}" if args.real is None else f"real: {args.real}"
+    progress(f"market: {source}")
     with measure() as generate:
-        market = generate_market(args.coins, args.days, args.seed)
+        candles, coins = market_candles(args)
     with measure() as build:
-        panel = MarketPanel.from_candles(market.candles, market.coins)
+        panel = MarketPanel.from_candles(candles, coins)
     progress(
         f"panel: {len(panel.symbols)} coins x {len(panel.hours)} hours "
         f"(generate {generate.wall_s:.1f} s, panel {build.wall_s:.1f} s)"
@@ -357,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "coins": len(panel.symbols),
         "hours": len(panel.hours),
-        "seed": args.seed,
+        "source": source,
         "xgb_jobs": args.xgb_jobs,
         "settings": asdict(settings),
         "cpus": cores,
@@ -380,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_label = "peak RSS MiB" if PEAK_RESETTABLE else "peak RSS so far MiB"
     print(
         f"Training benchmark: {len(panel.symbols)} coins x {len(panel.hours):,} hours "
-        f"(synthetic, seed {args.seed}), default TrainSettings: horizons {settings.horizons}, "
+        f"({source}), default TrainSettings: horizons {settings.horizons}, "
         f"{settings.n_folds} folds, test_fraction {settings.test_fraction}"
         + ("" if args.xgb_jobs is None else f"; NOT default: XGBoost n_jobs={args.xgb_jobs}")
     )
@@ -415,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         f"whole script {elapsed:.1f} s"
     )
     print()
-    print("walk-forward validation (out-of-fold), model beside its naive baseline:")
+    print("nested walk-forward validation, served output beside the raw model and the baseline:")
     print(table(METRICS_HEADER, metrics_table(runs)))
     for run in runs:
         print(f"  {run.name}: {run.window['validation_start']} to {run.window['validation_end']}")

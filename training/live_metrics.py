@@ -50,6 +50,7 @@ BIN_FIELDS = (
     "n",  # rows
     "hits",  # rows with is_accurate
     "directional",  # rows whose price moved the predicted way
+    "n_directional",  # rows with a predicted move and a realised one (persistence has none)
     "n_ape",  # rows with an absolute percentage error
     "ape",  # sum of absolute percentage errors
     "n_confidence",  # rows with a confidence_score
@@ -90,6 +91,7 @@ class LiveSums:
             func.count(),
             func.sum(hit),
             func.sum(case((moved > 0, 1.0), else_=0.0)),
+            func.sum(case((moved != 0, 1.0), else_=0.0)),
             func.count(ape),
             func.sum(ape),
             func.count(confidence),
@@ -158,7 +160,11 @@ class LiveSums:
             "n_evaluated": count,
             "accuracy_rate": _ratio(total["hits"], total["n"]),
             "mean_absolute_percentage_error": _ratio(total["ape"], total["n_ape"]),
-            "directional_accuracy": _ratio(total["directional"], total["n"]),
+            "directional_accuracy": (
+                _ratio(total["directional"], total["n_directional"])
+                if total["n_directional"]
+                else None
+            ),
             "brier": _ratio(total["brier"], total["n_confidence"]),
             "mean_confidence": _ratio(total["confidence"], total["n_confidence"]),
             "ece": ece / count,

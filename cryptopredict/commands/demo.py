@@ -121,11 +121,16 @@ def _number(value: object) -> str:
     return "-" if not isinstance(value, int | float) else f"{value:.4g}"
 
 
+def _percent(value: object) -> str:
+    """A share as a percentage; '-' where it is undefined (a forecast that predicts no move)."""
+    return "-" if not isinstance(value, int | float) else f"{value:.0%}"
+
+
 def _live(live: dict[str, Any]) -> str:
     """The realised figures `evaluate` keeps in `performance_metrics["live"]`, if any."""
     if not live.get("n_evaluated"):
         return "-"
     return (
         f"{live['n_evaluated']} evaluated, accuracy {live['accuracy_rate']:.0%}, "
-        f"direction {live['directional_accuracy']:.0%}, ECE {live['ece']:.3f}"
+        f"direction {_percent(live.get('directional_accuracy'))}, ECE {live['ece']:.3f}"
     )

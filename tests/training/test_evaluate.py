@@ -475,7 +475,10 @@ def _same_figures(live: dict, history: dict) -> None:
         "mean_confidence",
         "ece",
     ):
-        assert live[key] == pytest.approx(history[key], rel=1e-12), key
+        if history[key] is None:  # no predicted move: no direction to be right about
+            assert live[key] is None, key
+        else:
+            assert live[key] == pytest.approx(history[key], rel=1e-12), key
 
 
 def test_live_metrics_fold_each_run_into_the_stored_sums(engine: Engine, btc: int) -> None:
@@ -636,6 +639,7 @@ def test_live_rank_ic_of_the_served_ranking_beside_the_factor(engine: Engine) ->
     assert live["rank_ic"] == pytest.approx(0.0)  # +1 and -1
     assert live["factor_rank_ic"] == pytest.approx(1.0)
     assert live["rank_ic_minus_factor"] == pytest.approx(-1.0)
+    assert live["directional_accuracy"] is None  # persistence predicts no move to be right about
     with Session(engine) as session:
         sums = session.scalars(select(AiModel)).one().performance_metrics["live_rank_sums"]
     assert sums["hours"] == 2 and sums["ic_squared"] == pytest.approx(2.0)
