@@ -28,7 +28,6 @@ from models.features import coin_features, cross_sectional_ranks, sector_feature
 from models.labels import asset_labels
 from models.metrics import calibration_report, price_accuracy
 from models.panel import MarketPanel
-from models.skill import DOES_NOT_BEAT_FACTOR, compare_rankings
 
 DEFAULT_ACCURACY_THRESHOLD = 5.0  # percent, the spec's predictions.accuracy_threshold default
 VOLATILITY_COLUMNS = ("realized_vol_24h", "realized_vol_168h")
@@ -116,18 +115,7 @@ class AssetPriceFamily(CrossSectionalFamily):
         predicted = predictions[self.output].to_numpy()
         actual = y[self.target].to_numpy()
         scores["accuracy_rate"] = float(accurate(predicted, actual, self.accuracy_threshold).mean())
-        if "candidate_score" in predictions:
-            scores["factor"] = self._factor_comparison(y, predictions)
         return scores
-
-    def _factor_comparison(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, Any]:
-        """The served ranking beside the best one-line factor chosen out of fold."""
-        comparison = compare_rankings(
-            predictions["rank_score"], predictions["candidate_score"], y[self.target], self.horizon
-        )
-        if not comparison["beats_factor"]:
-            comparison["flag"] = DOES_NOT_BEAT_FACTOR
-        return comparison
 
     def calibration_report(
         self, X: pd.DataFrame, served: pd.DataFrame, y: pd.DataFrame

@@ -30,7 +30,9 @@ from models.features import cross_sectional_ranks
 from models.metrics import regression_report
 from models.shrinkage import blend_values, fit_demonstrated_weight
 from models.skill import (
+    DOES_NOT_BEAT_FACTOR,
     absolute_errors,
+    compare_rankings,
     cross_sectional_rank_ic,
     horizon_blocks,
     quintile_spread,
@@ -201,7 +203,18 @@ class CrossSectionalFamily(ModelFamily):
         ranking = predictions.get("rank_score", predicted)
         scores.update(rank_ic_summary(cross_sectional_rank_ic(ranking, actual), self.horizon))
         scores.update(quintile_spread(ranking, actual, self.horizon))
+        if "candidate_score" in predictions:
+            scores["factor"] = self._factor_comparison(actual, predictions)
         return scores
+
+    def _factor_comparison(self, actual: pd.Series, predictions: pd.DataFrame) -> dict[str, Any]:
+        """The served ranking beside the best candidate (one-line factor) chosen out of fold."""
+        comparison = compare_rankings(
+            predictions["rank_score"], predictions["candidate_score"], actual, self.horizon
+        )
+        if not comparison["beats_factor"]:
+            comparison["flag"] = DOES_NOT_BEAT_FACTOR
+        return comparison
 
     # ---- explanations and persistence
     def feature_importance(self) -> pd.Series:

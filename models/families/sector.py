@@ -3,8 +3,10 @@
 The same cross-sectional treatment as the assets (`cross_section`): sector features ranked
 across the sectors of each hour, the target each sector's forward return relative to the
 market demeaned across sectors, the forecast shrunk toward "every sector does as the
-market does". With about nine sectors and a few hundred independent weeks, the data rarely
-supports a claim of skill; the skill interval says so when it does not.
+market does". The one-line factors, applied to sectors (the calmest sectors, last day's
+losers, last week's winners), are the rankings the model must beat. With about nine sectors
+and a few hundred independent weeks, the data rarely supports a claim of skill; the skill
+interval says so when it does not.
 """
 
 from __future__ import annotations
@@ -37,3 +39,14 @@ class SectorRotationFamily(CrossSectionalFamily):
 
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
         return sector_labels(panel, self.horizon)
+
+    def candidates(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Sector factors from the ranked features: higher = expected to do better."""
+        return pd.DataFrame(
+            {
+                "low_volatility_168h": -X[RANKED_PREFIX + "sector_vol_168h"],
+                "reversal_24h": -X[RANKED_PREFIX + "sector_relative_24h"],
+                "momentum_168h": X[RANKED_PREFIX + "sector_relative_168h"],
+            },
+            index=X.index,
+        )

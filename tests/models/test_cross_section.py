@@ -109,3 +109,26 @@ def test_the_factor_is_chosen_on_earlier_rows_only() -> None:
     np.testing.assert_array_equal(
         served["candidate_score"], later_X[RANKED_PREFIX + "reversal_24h"]
     )
+
+
+def test_sectors_are_ranked_beside_their_own_one_line_factors() -> None:
+    from models.families.sector import SectorRotationFamily
+
+    index = pd.MultiIndex.from_product(
+        [pd.date_range("2024-01-01", periods=1, freq="h", tz="UTC"), ["DeFi", "Memes", "L1"]],
+        names=["timestamp", "sector"],
+    )
+    X = pd.DataFrame(
+        {
+            RANKED_PREFIX + "sector_vol_168h": [-0.5, 0.5, 0.0],
+            RANKED_PREFIX + "sector_relative_24h": [0.5, -0.5, 0.0],
+            RANKED_PREFIX + "sector_relative_168h": [0.0, 0.5, -0.5],
+        },
+        index=index,
+    )
+
+    candidates = SectorRotationFamily().candidates(X)
+
+    assert candidates["low_volatility_168h"].idxmax()[1] == "DeFi"  # the calmest
+    assert candidates["reversal_24h"].idxmax()[1] == "Memes"  # the last day's loser
+    assert candidates["momentum_168h"].idxmax()[1] == "Memes"  # the last week's winner
