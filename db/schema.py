@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -674,6 +675,20 @@ class AiModel(Base):
     health_status: Mapped[dict[str, Any] | None] = json_object()
     created_at: Mapped[datetime | None] = created_at()
     updated_at: Mapped[datetime | None] = updated_at()
+
+
+class DataVersion(Base):
+    """A counter per scope, bumped by triggers in the transaction that changes its inputs.
+
+    Not in the spec. `forecast_inputs` covers what a served forecast is computed from:
+    candles, the coins and their sectors, and which model versions are active (migration
+    0005 installs the triggers). A server compares one row instead of scanning the candles.
+    """
+
+    __tablename__ = "data_versions"
+
+    scope: Mapped[str] = mapped_column(String(30), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class SystemHealth(Base):
