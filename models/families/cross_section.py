@@ -101,8 +101,12 @@ class CrossSectionalFamily(ModelFamily):
                 eval_set=[(X.loc[stop_rows, self.feature_names_], target.loc[stop_rows])],
                 verbose=False,
             )
-        self.booster_ = estimator.get_booster()
-        self.trees_ = int(getattr(estimator, "best_iteration", None) or settings["n_estimators"])
+        booster = estimator.get_booster()
+        if stop_rows is not None:
+            # Boosting ran on past the best round to be sure of it; keep the trees up to it.
+            booster = booster[: estimator.best_iteration + 1]
+        self.booster_ = booster
+        self.trees_ = booster.num_boosted_rounds()
         return self
 
     def _early_stopping_split(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
@@ -150,7 +154,7 @@ class CrossSectionalFamily(ModelFamily):
         if known:
             self.best_candidate_ = max(known, key=lambda name: known[name])
         rankings = self._rankings(X, raw)
-        for name in (MODEL_RANKER, *(n for n in rankings if n not in candidates)):
+        for name in [name for name in rankings if name not in candidates]:
             self.ranking_ics_[name] = _mean_rank_ic(rankings[name], actual)
         usable = {name: ic for name, ic in self.ranking_ics_.items() if ic is not None}
         self.ranker_ = max(usable, key=lambda name: usable[name]) if usable else MODEL_RANKER
