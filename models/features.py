@@ -282,6 +282,19 @@ def sector_features(panel: MarketPanel) -> pd.DataFrame:
     return stack_wide(wide, "sector")
 
 
+def rolling_beta(returns: pd.DataFrame, market: pd.Series, window: int) -> pd.DataFrame:
+    """Each column's beta to `market` over the trailing `window` rows: cov / var, NaN until
+    `MIN_COVERAGE` of the window holds both (an hour either misses drops out of both)."""
+    both = returns.notna() & market.notna().to_numpy()[:, None]
+    x = pd.DataFrame(np.where(both, market.to_numpy()[:, None], np.nan), returns.index)
+    x.columns = returns.columns
+    y = returns.where(both)
+    mean_x, mean_y = _rolling(x, window).mean(), _rolling(y, window).mean()
+    covariance = _rolling(x * y, window).mean() - mean_x * mean_y
+    variance = _rolling(x * x, window).mean() - mean_x * mean_x
+    return _divide(covariance, variance.where(variance > 0))
+
+
 def cross_sectional_ranks(frame: pd.DataFrame) -> pd.DataFrame:
     """Each column ranked across the entities of every hour, scaled to [-0.5, 0.5].
 

@@ -23,6 +23,7 @@ from models.features import (
     index_log_returns,
     log_ratio,
     realized_volatility,
+    rolling_beta,
     sector_log_returns,
     stack_wide,
     trailing_log_return,
@@ -33,6 +34,7 @@ REGIMES = ("bull", "bear", "sideways")  # class order used everywhere: 0=bull, 1
 BULL, BEAR, SIDEWAYS = 0, 1, 2
 REGIME_VOLATILITY_WINDOW = 168
 REGIME_BAND = 0.5
+BETA_WINDOW = 720  # hours of hourly returns a sector's beta to the market is estimated on
 
 Prices = TypeVar("Prices", pd.DataFrame, pd.Series)
 
@@ -70,6 +72,25 @@ def sector_labels(panel: MarketPanel, horizon: int) -> pd.DataFrame:
     forward_sectors = trailing_log_return(sector_log_returns(panel), horizon).shift(-horizon)
     forward_market = trailing_log_return(index_log_returns(panel), horizon).shift(-horizon)
     relative = forward_sectors.sub(forward_market, axis=0)
+    return stack_wide({"relative_return": relative}, "sector")
+
+
+def beta_adjusted_sector_labels(
+    panel: MarketPanel, horizon: int, window: int = BETA_WINDOW
+) -> pd.DataFrame:
+    """Each sector's forward log return minus beta times the market's, over (t, t + h].
+
+    beta is the sector's trailing beta to the market, cov / var of their hourly log returns
+    over the `window` hours up to t (known at t). Without it a high-beta sector would look
+    strong whenever the market rose, and a model of sector strength would be timing the
+    market. Index (timestamp, sector), one column 'relative_return'; NaN until the window
+    has `MIN_COVERAGE` of its hours.
+    """
+    sectors, market = sector_log_returns(panel), index_log_returns(panel)
+    beta = rolling_beta(sectors, market, window)
+    forward_sectors = trailing_log_return(sectors, horizon).shift(-horizon)
+    forward_market = trailing_log_return(market, horizon).shift(-horizon)
+    relative = forward_sectors - beta.mul(forward_market, axis=0)
     return stack_wide({"relative_return": relative}, "sector")
 
 

@@ -1,12 +1,12 @@
 """Layer 2, sectors: which sectors will out- or under-perform the market over the coming hours.
 
 The same cross-sectional treatment as the assets (`cross_section`): sector features ranked
-across the sectors of each hour, the target each sector's forward return relative to the
-market demeaned across sectors, the forecast shrunk toward "every sector does as the
-market does". The one-line factors, applied to sectors (the calmest sectors, last day's
-losers, last week's winners), are the rankings the model must beat. With about nine sectors
-and a few hundred independent weeks, the data rarely supports a claim of skill; the skill
-interval says so when it does not.
+across the sectors of each hour; the target each sector's forward return beyond what its
+beta to the market explains (`beta_adjusted_sector_labels`), demeaned across sectors; the
+forecast shrunk toward "every sector does as the market does". The one-line factors,
+applied to sectors (the calmest sectors, last day's losers, last week's winners), are the
+rankings the model must beat. With about nine sectors and a few hundred independent weeks,
+the data rarely supports a claim of skill; the skill interval says so when it does not.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
 from models.features import cross_sectional_ranks, sector_features
-from models.labels import sector_labels
+from models.labels import beta_adjusted_sector_labels
 from models.panel import MarketPanel
 
 # Levels that trend through time (how many coins a sector has) mark the era, not the sector.
@@ -38,7 +38,7 @@ class SectorRotationFamily(CrossSectionalFamily):
         return cross_sectional_ranks(per_sector).add_prefix(RANKED_PREFIX)
 
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
-        return sector_labels(panel, self.horizon)
+        return beta_adjusted_sector_labels(panel, self.horizon)
 
     def candidates(self, X: pd.DataFrame) -> pd.DataFrame:
         """Sector factors from the ranked features: higher = expected to do better."""

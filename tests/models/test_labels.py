@@ -16,6 +16,7 @@ from models.labels import (
     SIDEWAYS,
     BarrierSpec,
     asset_labels,
+    beta_adjusted_sector_labels,
     forward_log_return,
     regime_labels,
     sector_labels,
@@ -29,6 +30,7 @@ PRICE_FIELDS = ("open", "high", "low", "close", "market_cap")
 LABEL_FUNCTIONS: dict[str, Callable[[MarketPanel], pd.Series | pd.DataFrame]] = {
     "regime": lambda panel: regime_labels(panel, HORIZON),
     "sector": lambda panel: sector_labels(panel, HORIZON),
+    "sector_beta": lambda panel: beta_adjusted_sector_labels(panel, HORIZON, window=100),
     "asset": lambda panel: asset_labels(panel, HORIZON),
     "barrier": lambda panel: triple_barrier_labels(panel, BarrierSpec(horizon=HORIZON)),
 }
@@ -324,3 +326,29 @@ def test_regime_labels_agree_with_the_generators_regime_more_than_chance() -> No
     agreement = (labels == truth).mean()
     independent = (labels.value_counts(normalize=True) * truth.value_counts(normalize=True)).sum()
     assert agreement > independent + 0.05
+
+
+def test_beta_adjusted_sector_label_removes_what_the_market_explains() -> None:
+    """A sector that moves exactly twice the market has beta 2 and a label of 0."""
+    hours = pd.date_range("2024-01-01", periods=400, freq="h", tz="UTC")
+    rng = np.random.default_rng(0)
+    market = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(hours))))
+    double = 100 * (market / 100) ** 2
+    candles = pd.concat(
+        [
+            pd.DataFrame({"symbol": symbol, "timestamp": hours, "close": close, "volume": 1.0})
+            for symbol, close in (("MKT", market), ("DBL", double))
+        ]
+    )
+    candles["open"] = candles["high"] = candles["low"] = candles["close"]
+    # Equal dollar volumes would weigh DBL into the index; a cap for each pins it to MKT.
+    candles["market_cap"] = np.where(candles["symbol"] == "MKT", 1e12, 1.0)
+    coins = pd.DataFrame({"symbol": ["MKT", "DBL"], "name": ["m", "d"], "sector": ["A", "B"]})
+    panel = MarketPanel.from_candles(candles, coins)
+
+    labels = beta_adjusted_sector_labels(panel, 24, window=100)["relative_return"]
+    known = labels.unstack("sector").dropna()
+
+    assert len(known) > 200
+    np.testing.assert_allclose(known["B"], 0.0, atol=1e-6)
+    np.testing.assert_allclose(known["A"], 0.0, atol=1e-6)
