@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-ingest bench-train bench-real bench-evaluate clean
+.PHONY: install demo test lint bench-ingest bench-train bench-real bench-evaluate bench-serve clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-real: $(INSTALLED)
 
 bench-evaluate: $(INSTALLED)
 	$(BIN)/python benchmarks/evaluate.py
+
+bench-serve: $(INSTALLED)
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf var mlruns .pytest_cache .ruff_cache .mypy_cache

@@ -680,9 +680,9 @@ class AiModel(Base):
 class DataVersion(Base):
     """A counter per scope, bumped by triggers in the transaction that changes its inputs.
 
-    Not in the spec. `forecast_inputs` covers what a served forecast is computed from:
-    candles, the coins and their sectors, and which model versions are active (migration
-    0005 installs the triggers). A server compares one row instead of scanning the candles.
+    Not in the spec. `market` covers candles, the coins and their sectors; `models` which
+    version of each family is active (migration 0005 installs the triggers). A server
+    compares these rows instead of scanning the candles.
     """
 
     __tablename__ = "data_versions"

@@ -6,9 +6,10 @@ the ones training computed at that hour, and nothing later can leak in. A candle
 
 The market at an hour (the panel, the upper layers' view and every coin's asset outputs) is
 the same for every request at that hour, so `ForecastCache` computes it once per process and
-shares it. Its key holds the hour, a fingerprint of the candles and coin sectors the panel is
-built from, and the active versions: a new or corrected candle, a sector change or a
-promotion makes a new entry.
+shares it. Its key holds the hour, the data version (`db.versions`: bumped by triggers in
+the transaction of any candle, coin, sector or activation change, so checking it reads two
+rows, whatever the size of the history) and the active versions that computed it.
+The coins' latest candle hours are cached under the same data version.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import pandas as pd
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from db.schema import Cryptocurrency, CryptoSectorMapping, Prediction, PriceData
+from db.schema import Cryptocurrency, Prediction, PriceData
 from models.panel import MarketPanel
 from serving.errors import Conflict, ServiceUnavailable, Unprocessable
+from serving.models_cache import LoadedModel, ModelSet
 from serving.prediction_rows import prediction_row
 from serving.predictor import HISTORY_HOURS, MarketView, ModelUnavailable, Predictor, recent
 from training.datasets import load_panel
@@ -43,6 +45,9 @@ class MarketSnapshot:
     panel: MarketPanel
     view: MarketView
     assets: pd.DataFrame
+    # Kept out of `assets.attrs`: pandas deep-copies attrs into every frame derived from it,
+    # which copied the model's booster on each request (17 % of a request's time, profiled).
+    model: LoadedModel | None
 
 
 class ForecastCache:
@@ -57,70 +62,59 @@ class ForecastCache:
         self.size = size
         self.loads = 0
         self._snapshots: OrderedDict[tuple[Any, ...], MarketSnapshot] = OrderedDict()
+        self._latest: tuple[int | None, dict[int, datetime | None]] = (None, {})
         self._lock = threading.Lock()
 
-    def snapshot(self, session: Session, predictor: Predictor, as_of: datetime) -> MarketSnapshot:
-        since = as_of - timedelta(hours=HISTORY_HOURS)
-        data = _fingerprint(session, since, as_of)
+    def snapshot(self, models: ModelSet, as_of: datetime) -> MarketSnapshot:
+        """The market at `as_of` with `models`, computed once per data version."""
         versions = tuple(
-            None if (loaded := predictor.models.get(layer)) is None else loaded.version
+            None if (row := models.rows.get(layer)) is None else row.version
             for layer in SNAPSHOT_LAYERS
         )
-        key = (as_of, data, versions)
+        key = (as_of, models.data_version, versions)
+        cached = self._snapshots.get(key)
+        if cached is not None:
+            return cached
         # One computation at a time: the requests of a new hour wait for the first one's.
         with self._lock:
             cached = self._snapshots.get(key)
             if cached is not None:
                 self._snapshots.move_to_end(key)
                 return cached
+            since = as_of - timedelta(hours=HISTORY_HOURS)
             panel = recent(load_panel(self.engine, since=since, until=as_of), pd.Timestamp(as_of))
+            predictor = Predictor(models)
             view = predictor.market_view(panel)
             assets = predictor.assets(panel, view)
             self.loads += 1
-            snapshot = MarketSnapshot(panel, view, assets)
-            # Filed under the versions that computed it, should one have changed meanwhile.
-            used = (view.versions.get("macro"), view.versions.get("sector"))
-            model = assets.attrs.get("model")
-            self._snapshots[(as_of, data, (*used, model.version if model else None))] = snapshot
+            model = assets.attrs.pop("model", None)
+            snapshot = MarketSnapshot(panel, view, assets, model)
+            self._snapshots[key] = snapshot
             while len(self._snapshots) > self.size:
                 self._snapshots.popitem(last=False)
             return snapshot
 
-
-def _fingerprint(session: Session, since: datetime, until: datetime) -> tuple[Any, ...]:
-    """What `load_panel` would read, summed up: changes with any candle or coin sector."""
-    candles = session.execute(
-        select(
-            func.count(),
-            func.sum(
-                PriceData.open_price
-                + PriceData.high_price
-                + PriceData.low_price
-                + PriceData.close_price
-                + func.coalesce(PriceData.volume, 0)
-                + func.coalesce(PriceData.market_cap, 0)
-            ),
-        )
-        .join(Cryptocurrency, Cryptocurrency.id == PriceData.crypto_id)
-        .where(
-            Cryptocurrency.is_active.is_(True),
-            PriceData.timestamp >= since,
-            PriceData.timestamp <= until,
-        )
-    ).one()
-    sectors = session.execute(
-        select(func.count(), func.max(CryptoSectorMapping.updated_at), func.max(Cryptocurrency.id))
-        .select_from(Cryptocurrency)
-        .outerjoin(CryptoSectorMapping, CryptoSectorMapping.crypto_id == Cryptocurrency.id)
-        .where(Cryptocurrency.is_active.is_(True))
-    ).one()
-    return (*candles, *sectors)
+    def latest_candles(
+        self, session: Session, data_version: int, crypto_ids: list[int]
+    ) -> dict[int, datetime]:
+        """Each coin's latest candle hour, read once per data version: it can only change
+        with a candle write, which bumps the version."""
+        latest = self._latest
+        if latest[0] != data_version:
+            latest = (data_version, {})
+        known = latest[1]
+        missing = [crypto_id for crypto_id in crypto_ids if crypto_id not in known]
+        if missing:
+            found = _latest_candles(session, missing)
+            known.update({crypto_id: found.get(crypto_id) for crypto_id in missing})
+            self._latest = latest
+        return {crypto_id: moment for crypto_id in crypto_ids if (moment := known[crypto_id])}
 
 
 def forecast(
     session: Session,
     cache: ForecastCache,
-    predictor: Predictor,
+    models: ModelSet,
     coins: Sequence[Cryptocurrency],
     *,
     horizon_hours: int | None,
@@ -128,14 +122,14 @@ def forecast(
     now: datetime,
     user_id: int | None,
     watchlist_id: int | None,
-) -> list[int]:
-    """Forecast each coin from its latest candle; add the rows to `session`; their ids.
+) -> list[Prediction]:
+    """Forecast each coin from its latest candle; insert the rows in `session`'s transaction.
 
     All coins are checked before anything is written, so a batch is written whole or not
     at all.
     """
     try:
-        model = predictor.require("asset")
+        model = Predictor(models).require("asset")
     except ModelUnavailable as error:
         raise ServiceUnavailable(str(error)) from None
     if horizon_hours is not None and horizon_hours != model.family.horizon:
@@ -145,7 +139,7 @@ def forecast(
             f"horizon_hours={model.family.horizon} or train one with "
             f"`cryptopredict train --layer asset --horizon {horizon_hours}`"
         )
-    latest = _latest_candles(session, [coin.id for coin in coins])
+    latest = cache.latest_candles(session, models.data_version, [coin.id for coin in coins])
     for coin in coins:
         last = latest.get(coin.id)
         if last is None:
@@ -160,10 +154,11 @@ def forecast(
     rows = []
     for as_of in sorted({latest[coin.id] for coin in coins}):
         batch = [coin for coin in coins if latest[coin.id] == as_of]
-        rows.extend(_forecast_at(cache.snapshot(session, predictor, as_of), batch))
+        rows.extend(_forecast_at(cache.snapshot(models, as_of), batch))
     for row in rows:
         row.update(user_id=user_id, watchlist_id=watchlist_id)
-    return list(session.scalars(insert(Prediction).returning(Prediction.id), rows))
+    # The stored rows come back whole (server defaults included) from the INSERT itself.
+    return list(session.scalars(insert(Prediction).returning(Prediction), rows))
 
 
 def _forecast_at(snapshot: MarketSnapshot, coins: Sequence[Cryptocurrency]) -> list[dict[str, Any]]:
@@ -175,7 +170,8 @@ def _forecast_at(snapshot: MarketSnapshot, coins: Sequence[Cryptocurrency]) -> l
             f"not enough history at {snapshot.view.as_of.isoformat()} to compute the features "
             f"of {', '.join(missing)}; the model needs about {HISTORY_HOURS} hours of candles"
         )
-    model = snapshot.assets.attrs["model"]
+    model = snapshot.model
+    assert model is not None  # the assets were computed, so by an asset model
     ids = {coin.symbol: coin.id for coin in coins}
     return [
         prediction_row(model, snapshot.view, snapshot.panel, symbol, row, ids[symbol])

@@ -18,7 +18,7 @@ from models.families.macro import PROBABILITY_COLUMNS as REGIME_PROBABILITIES
 from models.families.timing import TradeTimingFamily
 from models.features import average_true_range, sector_features
 from models.panel import MarketPanel
-from serving.models_cache import ActiveModels, LoadedModel
+from serving.models_cache import LoadedModel, ModelLookup
 
 # fear & greed needs ~1,150 hours of history before its first value; keep some margin.
 HISTORY_HOURS = 1500
@@ -56,7 +56,7 @@ def _at(frame: pd.DataFrame, hour: pd.Timestamp) -> pd.DataFrame:
 
 
 class Predictor:
-    def __init__(self, models: ActiveModels) -> None:
+    def __init__(self, models: ModelLookup) -> None:
         self.models = models
 
     def require(self, layer: str) -> LoadedModel:

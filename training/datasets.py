@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from db.schema import Cryptocurrency, CryptoSector, CryptoSectorMapping, PriceData
 from models.panel import MarketPanel
@@ -86,3 +86,30 @@ def load_panel(
         if missing:
             raise ValueError(f"no candles for: {', '.join(missing)}")
     return MarketPanel.from_candles(candles, load_coins(engine))
+
+
+def latest_hour(engine: Engine, until: datetime | None = None) -> datetime | None:
+    """The newest candle of the active coins at or before `until` (default: of all).
+
+    One probe of the (crypto_id, timestamp) index per coin, not a scan of price_data.
+    """
+    newest = select(func.max(PriceData.timestamp)).where(PriceData.crypto_id == Cryptocurrency.id)
+    if until is not None:
+        newest = newest.where(PriceData.timestamp <= until)
+    query = select(newest.scalar_subquery()).where(Cryptocurrency.is_active.is_(True))
+    with engine.connect() as connection:
+        hours = [hour for hour in connection.scalars(query) if hour is not None]
+    return max(hours) if hours else None
+
+
+def load_window(engine: Engine, hours: int, until: datetime | None = None) -> MarketPanel:
+    """The panel of the `hours` up to the newest candle at or before `until`, both included.
+
+    What trimming the whole history's panel to that window gives (`serving.predictor.recent`),
+    without reading the candles before it: the cost of one analysed hour stays flat as the
+    history grows.
+    """
+    end = latest_hour(engine, until)
+    if end is None:
+        return load_panel(engine, until=until)  # nothing stored: the usual error
+    return load_panel(engine, since=end - timedelta(hours=hours), until=end)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
+from db.versions import claim
 from training.candles import (
     CandleFile,
     CandleFileError,
@@ -96,6 +97,9 @@ def write_candles(
     on_rows = progress.on_rows_written if progress else None
     counts: dict[str, UpsertCounts] = {}
     with engine.begin() as connection:
+        # The candles' triggers bump the data version; taking its lock before any coin's
+        # advisory lock keeps two ingests from waiting on each other in opposite orders.
+        claim(connection)
         changed: list[int] = []
         for symbol, frame in pairs:
             name = known[symbol] if isinstance(known.get(symbol), str) else symbol

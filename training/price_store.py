@@ -260,7 +260,6 @@ def _upsert_sqlite(
     candles: pd.DataFrame,
     progress: ProgressCallback | None,
 ) -> UpsertCounts:
-    before = connection.exec_driver_sql("SELECT total_changes()").scalar_one()
     timestamps = candles["timestamp"].dt.tz_convert(UTC).dt.strftime(SQLITE_TIMESTAMP_FORMAT)
     values = candles[list(CANDLE_COLUMNS)].astype(object)
     values = values.where(values.notna(), None)
@@ -277,14 +276,15 @@ def _upsert_sqlite(
     existing = connection.exec_driver_sql(
         "SELECT count(*) FROM price_data WHERE crypto_id = ?", (crypto_id,)
     ).scalar_one()
-    connection.exec_driver_sql(
+    # The summed row count of the executemany: rows inserted or changed by the statement
+    # itself (`total_changes()` would also count what the data version's triggers write).
+    written = connection.exec_driver_sql(
         f"INSERT INTO price_data ({columns}) VALUES ({placeholders}) "
         f"ON CONFLICT (crypto_id, timestamp) DO UPDATE SET {targets} WHERE {changed}",
         rows,
-    )
+    ).rowcount
     if progress:
         progress(len(rows))
-    written = connection.exec_driver_sql("SELECT total_changes()").scalar_one() - before
     after = connection.exec_driver_sql(
         "SELECT count(*) FROM price_data WHERE crypto_id = ?", (crypto_id,)
     ).scalar_one()

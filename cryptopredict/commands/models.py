@@ -194,14 +194,15 @@ def analyze(
     """
     from serving.analysis import analyze as run_analysis
     from serving.models_cache import ActiveModels
-    from serving.predictor import Predictor
-    from training.datasets import load_panel
+    from serving.predictor import HISTORY_HOURS, Predictor
+    from training.datasets import load_window
     from training.tracking import configure_tracking
 
     engine = migrated_engine()
     settings_env = get_settings()
     configure_tracking(settings_env.resolved_mlflow_tracking_uri, settings_env.artifact_root)
-    panel = load_panel(engine, until=_utc(as_of))
+    # Only the hours the features need, not the whole history (`recent` keeps no more).
+    panel = load_window(engine, HISTORY_HOURS, until=_utc(as_of))
     report = run_analysis(engine, Predictor(ActiveModels(engine)), panel)
     table = Table("table", "rows written", title=f"analysis at {report.as_of:%Y-%m-%d %H:%M} UTC")
     for name, count in sorted(report.written.items()):

@@ -17,8 +17,7 @@ from serving.errors import Forbidden, Unprocessable
 from serving.forecasts import forecast
 from serving.lookups import crypto_filter, find, find_crypto
 from serving.pagination import equal_to, within
-from serving.predictor import Predictor
-from serving.schemas.common import Page
+from serving.schemas.common import Page, PathId, QueryId
 from serving.schemas.predictions import (
     AccuracyOut,
     BatchPredictionRequest,
@@ -70,7 +69,7 @@ def list_predictions(
     model_name: Annotated[str | None, Query(max_length=50)] = None,
     layer: Annotated[int | None, Query(ge=1, le=4)] = None,
     realized: Annotated[bool | None, Query(description="Only evaluated (or pending) ones.")] = None,
-    watchlist_id: int | None = None,
+    watchlist_id: QueryId = None,
     mine: Annotated[bool, Query(description="Only the caller's own requests.")] = False,
 ) -> Page[PredictionOut]:
     """Predictions the caller may see, newest first: their own and the system's (`analyze`).
@@ -104,14 +103,16 @@ def list_predictions(
 
 
 @router.get("/{prediction_id}", response_model=PredictionOut)
-def get_prediction(prediction_id: int, caller: CurrentCaller, session: DbSession) -> PredictionOut:
+def get_prediction(
+    prediction_id: PathId, caller: CurrentCaller, session: DbSession
+) -> PredictionOut:
     prediction = _readable(session, caller, prediction_id)
     return _out(prediction, _symbol(session, prediction))
 
 
 @router.put("/{prediction_id}", response_model=PredictionOut)
 def update_prediction(
-    prediction_id: int, body: PredictionUpdate, caller: CurrentCaller, session: DbSession
+    prediction_id: PathId, body: PredictionUpdate, caller: CurrentCaller, session: DbSession
 ) -> PredictionOut:
     """Annotate a prediction. What was forecast is a record and cannot be changed.
 
@@ -128,7 +129,7 @@ def update_prediction(
 
 @router.get("/{prediction_id}/accuracy", response_model=AccuracyOut)
 def prediction_accuracy(
-    prediction_id: int, caller: CurrentCaller, session: DbSession
+    prediction_id: PathId, caller: CurrentCaller, session: DbSession
 ) -> AccuracyOut:
     """How the forecast turned out, as the nightly evaluation recorded it."""
     prediction = _readable(session, caller, prediction_id)
@@ -165,10 +166,10 @@ def _create(
         raise Unprocessable(f"each crypto once per batch: {', '.join(sorted(duplicates))}")
     if body.watchlist_id is not None:
         readable_watchlist(session, caller, body.watchlist_id)
-    ids = forecast(
+    created = forecast(
         session,
         request.app.state.forecasts,
-        Predictor(request.app.state.models),
+        request.app.state.models.at(session),
         coins,
         horizon_hours=body.horizon_hours,
         max_candle_age=timedelta(hours=settings.max_candle_age_hours),
@@ -176,6 +177,7 @@ def _create(
         user_id=caller.user.id,
         watchlist_id=body.watchlist_id,
     )
+    ids = [row.id for row in created]
     caller.record(
         session,
         "ai_interaction",
@@ -184,10 +186,11 @@ def _create(
         ids[0] if len(ids) == 1 else None,
         {"prediction_ids": ids, "cryptos": [coin.symbol for coin in coins]},
     )
-    session.commit()
+    # Read before the commit expires them; answered only once the commit succeeded.
     symbols = {coin.id: coin.symbol for coin in coins}
-    rows = session.scalars(select(Prediction).where(Prediction.id.in_(ids)).order_by(Prediction.id))
-    return [_out(row, symbols[row.crypto_id]) for row in rows]
+    answer = [_out(row, symbols[row.crypto_id]) for row in sorted(created, key=lambda r: r.id)]
+    session.commit()
+    return answer
 
 
 def _visible_to(caller: Caller, mine: bool) -> ColumnElement[bool]:

@@ -87,6 +87,16 @@ _ARCHIVE_CHECKS = "archive tables: no CHECKs; cold, written in bulk by archive_o
 _ARCHIVE_ID = "archive id has no default: LIKE ... INCLUDING ALL would share the source's sequence"
 _ARCHIVE_INDEX = "archive tables: none of the source's indexes, only created_at DESC"
 _REDUNDANT = "dropped: a PRIMARY KEY/UNIQUE index or another index already covers its columns"
+_DATA_VERSION = "added: the data version served forecasts check in O(1) (migration 0005)"
+# The tables whose writes bump it, and on which events.
+DATA_VERSION_TRIGGERS = {
+    "price_data": ("INSERT", "UPDATE", "DELETE"),
+    "cryptocurrencies": ("INSERT", "UPDATE", "DELETE"),
+    "crypto_sector_mapping": ("INSERT", "UPDATE", "DELETE"),
+    "crypto_sectors": ("UPDATE", "DELETE"),
+    "ai_models": ("INSERT", "UPDATE", "DELETE"),
+}
+ADDED_TABLES = 1  # data_versions
 _SET_NULL = "defect 10: with NO ACTION an admin who edited or reviewed could not be deleted"
 _RANGE_0_1 = "added: the spec states the [0, 1] range but does not enforce it"
 
@@ -209,6 +219,23 @@ DEVIATIONS: dict[str, Deviation] = {
     "seed watchlists of type default": Deviation(
         "1 row(s)", "defect 2: one 'default' watchlist carries both tiers"
     ),
+    # -- the data version of served forecasts (migration 0005) --------------------------------
+    "table data_versions": Deviation("present", _DATA_VERSION),
+    "column data_versions.scope": Deviation("character varying(30) NOT NULL", _DATA_VERSION),
+    "column data_versions.version": Deviation("bigint NOT NULL DEFAULT 0", _DATA_VERSION),
+    "column order data_versions": Deviation("scope, version", _DATA_VERSION),
+    "primary key data_versions": Deviation("(scope)", _DATA_VERSION),
+    "seed rows in data_versions": Deviation("2 row(s)", _DATA_VERSION),
+    "function bump_data_version": Deviation("present", _DATA_VERSION),
+    **{
+        f"trigger bump_data_version_{table}_{event.lower()}": Deviation(
+            f"on {table}: AFTER {event} FOR EACH {'ROW' if table == 'ai_models' else 'STATEMENT'}"
+            " EXECUTE bump_data_version()",
+            _DATA_VERSION,
+        )
+        for table, events in DATA_VERSION_TRIGGERS.items()
+        for event in events
+    },
 }
 
 
@@ -693,7 +720,7 @@ def comparison(pg_engine: Engine) -> Comparison:
 def test_schema_tables_match_spec(comparison: Comparison) -> None:
     assert len(spec_schema.TABLES) == EXPECTED_TABLE_COUNT
     assert_conforms(comparison, "tables")
-    assert len(comparison.db["tables"]) == EXPECTED_TABLE_COUNT
+    assert len(comparison.db["tables"]) == EXPECTED_TABLE_COUNT + ADDED_TABLES
 
 
 @pytest.mark.postgres
