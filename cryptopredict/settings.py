@@ -27,11 +27,37 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=60, ge=1, description="Bearer token lifetime.")
     refresh_token_days: int = Field(default=30, ge=1, description="Refresh token lifetime.")
     login_failure_limit: int = Field(
-        default=5, ge=1, description="Failed logins of one email before it is locked out."
+        default=5,
+        ge=1,
+        description="Failed logins of one email from one address before each further try "
+        "waits, twice as long each time.",
     )
-    login_lockout_minutes: int = Field(default=15, ge=1, description="How long a lockout lasts.")
+    login_lockout_minutes: int = Field(
+        default=15, ge=1, description="The window failures count in, and the longest wait."
+    )
     max_candle_age_hours: float = Field(
         default=3.0, gt=0, description="POST /predictions refuses coins with older candles."
+    )
+    login_delay_seconds: int = Field(
+        default=30, ge=1, description="The first wait after login_failure_limit failures."
+    )
+    login_account_failure_limit: int = Field(
+        default=50,
+        ge=1,
+        description="Failed logins of one email from all addresses together past which only "
+        "addresses it has logged in from before may try (a guess spread over many addresses).",
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Largest request body; larger ones get 413."
+    )
+    body_read_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Longest wait for the next part of a body; then 408."
+    )
+    keep_alive_timeout_seconds: int = Field(
+        default=5, ge=1, description="uvicorn closes an idle keep-alive connection after this."
+    )
+    max_header_bytes: int = Field(
+        default=16_384, ge=1024, description="uvicorn refuses request heads larger than this."
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; none by default."

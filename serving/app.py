@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
@@ -12,7 +13,8 @@ from sqlalchemy.pool import NullPool
 
 from cryptopredict.settings import Settings, get_settings
 from db.engine import make_engine, session_factory
-from serving.errors import ApiError
+from serving.body_limit import BodyLimit
+from serving.errors import ApiError, TooManyRequests, safe_text, validation_issues
 from serving.forecasts import ForecastCache
 from serving.models_cache import ActiveModels
 from serving.routers import ROUTERS
@@ -29,8 +31,10 @@ ERRORS = {
     403: "The caller's role, or the row's owner, does not allow it.",
     404: "The row named in the path, query or body does not exist.",
     409: "The current state refuses it: a limit, a duplicate, a stale or closed row.",
+    408: "The request body stopped arriving (BODY_READ_TIMEOUT_SECONDS).",
+    413: "The request body is larger than MAX_REQUEST_BYTES.",
     422: "Invalid input: FastAPI's list of fields, or the rule the input breaks.",
-    429: "Too many failed logins: the account is locked for a while.",
+    429: "Too many failed password attempts from this address: wait `Retry-After` seconds.",
     503: "The database or the active model is unavailable; retry shortly.",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -66,9 +70,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        read_timeout=settings.body_read_timeout_seconds,
+    )
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(DBAPIError, _database_error)
@@ -77,10 +87,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
-    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else {}
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
     return JSONResponse(
-        {"detail": error.detail, **error.extra}, status_code=error.status_code, headers=headers
+        {"detail": safe_text(error.detail), **error.extra},
+        status_code=error.status_code,
+        headers=headers,
     )
+
+
+async def _invalid(_request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, bounded: no secret, no large input, nothing that cannot be encoded."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": validation_issues(error.errors())}, status_code=422)
 
 
 async def _database_down(_request: Request, error: Exception) -> JSONResponse:

@@ -9,11 +9,12 @@ token is not valid forever. Logout deactivates the row, which revokes both token
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from cryptopredict.settings import Settings
@@ -90,30 +91,17 @@ def create_user(
 def login(
     session: Session, settings: Settings, email: str, password: str, client: Client
 ) -> Tokens:
-    """Check the password and open a session; repeated failures lock the account for a while."""
+    """Check the password and open a session; failures are throttled (`check_password`)."""
     email = email.strip().lower()
     user = session.scalars(select(User).where(func.lower(User.email) == email)).one_or_none()
     if user is None:
         verify_password(_DUMMY_HASH, password)
         raise Unauthorized("wrong email or password")
-    moment = now()
-    if _recent_failures(session, settings, user, moment) >= settings.login_failure_limit:
-        raise TooManyRequests(
-            f"too many failed logins; try again in {settings.login_lockout_minutes} minutes"
-        )
-    if not verify_password(user.password_hash, password) or not user.is_active:
-        session.add(
-            UserActivity(
-                user_id=user.id,
-                activity_type="login",
-                action="failed",
-                details={"reason": "inactive" if user.is_active is False else "password"},
-                ip_address=client.ip_address,
-                user_agent=client.user_agent,
-            )
-        )
-        session.commit()
+    check_password(session, settings, user, password, client, wrong="wrong email or password")
+    if not user.is_active:
+        _record_failure(session, user, client, "inactive")
         raise Unauthorized("wrong email or password")
+    moment = now()
     tokens = _open_session(session, settings, user, client, moment)
     user.last_login = moment
     user.login_count = (user.login_count or 0) + 1
@@ -128,6 +116,25 @@ def login(
         )
     )
     return tokens
+
+
+def check_password(
+    session: Session, settings: Settings, user: User, password: str, client: Client, wrong: str
+) -> None:
+    """Verify `user`'s password, as a login or a password change does; 401 `wrong` if not.
+
+    Failures are throttled per account and client address, so that an attacker's guesses
+    do not lock the owner out: after `login_failure_limit` failures from one address within
+    `login_lockout_minutes`, that address waits `login_delay_seconds` before its next try,
+    twice as long after each further failure (at most the window). Past
+    `login_account_failure_limit` failures from all addresses together (a guess spread over
+    many), only addresses the account has logged in from before may try. A failure is
+    committed at once: the request's rollback must not forget it.
+    """
+    _throttle(session, settings, user, client, now())
+    if not verify_password(user.password_hash, password):
+        _record_failure(session, user, client, "password")
+        raise Unauthorized(wrong)
 
 
 def refresh(session: Session, settings: Settings, refresh_token: str) -> Tokens:
@@ -214,24 +221,72 @@ def _open_session(
     return Tokens(access, renewal, row.expires_at, row.id)
 
 
-def _recent_failures(session: Session, settings: Settings, user: User, moment: datetime) -> int:
-    """Failed logins since the last success, within the lockout window."""
-    since = moment - timedelta(minutes=settings.login_lockout_minutes)
-    if user.last_login is not None and user.last_login > since:
-        since = user.last_login
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(UserActivity)
-            .where(
-                UserActivity.user_id == user.id,
-                UserActivity.activity_type == "login",
-                UserActivity.action == "failed",
-                UserActivity.created_at > since,
-            )
-        )
-        or 0
+def _throttle(
+    session: Session, settings: Settings, user: User, client: Client, moment: datetime
+) -> None:
+    """429 with the seconds to wait, when this address (or every unknown address) must wait."""
+    window = timedelta(minutes=settings.login_lockout_minutes)
+    since = moment - window
+    here = _from_address(client)
+    # Rows are ordered by id: timestamps are whole seconds on SQLite.
+    last_success = session.scalar(
+        select(func.max(UserActivity.id)).where(_logins(user, "success"), here)
     )
+    count, last_failure = session.execute(
+        select(func.count(), func.max(UserActivity.created_at)).where(
+            _logins(user, "failed"),
+            here,
+            UserActivity.created_at > since,
+            UserActivity.id > (last_success or 0),
+        )
+    ).one()
+    if count >= settings.login_failure_limit and last_failure is not None:
+        doublings = min(count - settings.login_failure_limit, 20)
+        wait = min(timedelta(seconds=settings.login_delay_seconds * 2**doublings), window)
+        if moment < last_failure + wait:
+            raise _too_many(last_failure + wait - moment, "from this address")
+    if last_success is None:
+        everywhere = session.scalar(
+            select(func.count()).where(_logins(user, "failed"), UserActivity.created_at > since)
+        )
+        if (everywhere or 0) >= settings.login_account_failure_limit:
+            raise _too_many(window, "from addresses it has never logged in from")
+
+
+def _logins(user: User, action: str) -> ColumnElement[bool]:
+    return and_(
+        UserActivity.user_id == user.id,
+        UserActivity.activity_type == "login",
+        UserActivity.action == action,
+    )
+
+
+def _from_address(client: Client) -> ColumnElement[bool]:
+    if client.ip_address is None:
+        return UserActivity.ip_address.is_(None)
+    return UserActivity.ip_address == client.ip_address
+
+
+def _too_many(wait: timedelta, where: str) -> TooManyRequests:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    return TooManyRequests(
+        f"too many failed password attempts for this account {where}; try again in {seconds} s",
+        retry_after=seconds,
+    )
+
+
+def _record_failure(session: Session, user: User, client: Client, reason: str) -> None:
+    session.add(
+        UserActivity(
+            user_id=user.id,
+            activity_type="login",
+            action="failed",
+            details={"reason": reason},
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+        )
+    )
+    session.commit()
 
 
 def _device(client: Client) -> dict[str, Any]:

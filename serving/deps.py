@@ -97,7 +97,20 @@ def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
     return caller
 
 
+def optional_caller(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller | None:
+    """For an open route that shows more to some callers: None without a token; a token
+    given must be valid."""
+    if credentials is None:
+        return None
+    return current_caller(request, session, credentials)
+
+
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
+OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
 AdminCaller = Annotated[Caller, Depends(admin_caller)]
 
 

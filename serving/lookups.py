@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from db.schema import Cryptocurrency
 from serving.errors import NotFound
+from serving.schemas.common import MAX_ID
 
 
 def crypto_filter(reference: str) -> ColumnElement[bool]:
-    """A WHERE clause matching a coin given by id (digits) or symbol (any case)."""
-    if reference.isdigit():
-        return Cryptocurrency.id == int(reference)
+    """A WHERE clause matching a coin given by id (ASCII digits) or symbol (any case).
+
+    Only ASCII digits make an id: `'²'.isdigit()` is true, yet `int('²')` fails. Digits past
+    the id column's range match nothing rather than reach the database.
+    """
+    if reference.isascii() and reference.isdigit():
+        number = int(reference)
+        return Cryptocurrency.id == number if number <= MAX_ID else false()
     return func.upper(Cryptocurrency.symbol) == reference.strip().upper()
 
 

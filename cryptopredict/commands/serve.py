@@ -24,12 +24,17 @@ def serve(
     import uvicorn
 
     migrated_engine().dispose()
+    settings = get_settings()
     console.print(f"serving on http://{host}:{port}/api/v1 (docs at http://{host}:{port}/docs)")
+    # uvicorn's own limits for slow or greedy senders: idle keep-alive connections close, and
+    # a request head past the size is refused. Bodies are bounded by the app (BodyLimit).
     uvicorn.run(
         "serving.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=get_settings().log_level.lower(),
+        log_level=settings.log_level.lower(),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )

@@ -36,19 +36,27 @@ def register(body: Registration, request: Request, session: DbSession) -> UserOu
 
 @router.post("/login", response_model=TokenOut)
 def login(
-    body: Credentials, request: Request, session: DbSession, settings: AppSettings
+    body: Credentials,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    settings: AppSettings,
 ) -> TokenOut:
+    """A new session's tokens. Failures are throttled per account and address (429 with
+    `Retry-After`); the answer is never cached."""
     tokens = auth.login(session, settings, body.email, body.password, client_of(request))
     session.commit()
-    return _token_out(tokens)
+    return _token_out(tokens, response)
 
 
 @router.post("/refresh", response_model=TokenOut)
-def refresh(body: RefreshRequest, session: DbSession, settings: AppSettings) -> TokenOut:
+def refresh(
+    body: RefreshRequest, response: Response, session: DbSession, settings: AppSettings
+) -> TokenOut:
     """Trade a refresh token for a new pair; the old pair stops working."""
     tokens = auth.refresh(session, settings, body.refresh_token)
     session.commit()
-    return _token_out(tokens)
+    return _token_out(tokens, response)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -60,7 +68,10 @@ def logout(caller: CurrentCaller, session: DbSession) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _token_out(tokens: auth.Tokens) -> TokenOut:
+def _token_out(tokens: auth.Tokens, response: Response) -> TokenOut:
+    """The token answer, marked so that no cache or proxy keeps it."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return TokenOut(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,

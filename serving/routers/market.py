@@ -29,7 +29,7 @@ from serving.deps import CurrentCaller, DbSession, PageParams, Period, TimeRange
 from serving.errors import NotFound
 from serving.lookups import find
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import Page
+from serving.schemas.common import MAX_ID, Page, PathId
 from serving.schemas.market import (
     DominanceOut,
     IndicatorOut,
@@ -230,7 +230,9 @@ def rotation(
     session: DbSession,
     page: PageParams,
     period: Period,
-    sector_id: Annotated[int | None, Query(description="Rotations from or to it.")] = None,
+    sector_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Rotations from or to it.")
+    ] = None,
 ) -> Page[RotationOut]:
     """Sector rotation analyses (weakest → strongest sector), newest first (`analysis_time`)."""
     table = SectorRotationAnalysis
@@ -258,7 +260,7 @@ def rotation(
 
 
 @router.get("/sectors/{sector_id}", response_model=SectorOut)
-def sector(sector_id: int, _caller: CurrentCaller, session: DbSession) -> SectorOut:
+def sector(sector_id: PathId, _caller: CurrentCaller, session: DbSession) -> SectorOut:
     """One sector with its latest performance; 404 when unknown."""
     found = SectorOut.model_validate(find(session, CryptoSector, sector_id, "sector"))
     return _with_performance(session, [found])[0]
@@ -266,7 +268,7 @@ def sector(sector_id: int, _caller: CurrentCaller, session: DbSession) -> Sector
 
 @router.get("/sectors/{sector_id}/performance", response_model=Page[SectorPerformanceOut])
 def sector_performance(
-    sector_id: int, _caller: CurrentCaller, session: DbSession, page: PageParams, period: Period
+    sector_id: PathId, _caller: CurrentCaller, session: DbSession, page: PageParams, period: Period
 ) -> Page[SectorPerformanceOut]:
     """A sector's performance history, newest first (`analysis_time`); 404 for no sector."""
     find(session, CryptoSector, sector_id, "sector")
@@ -280,7 +282,7 @@ def sector_performance(
 
 @router.get("/sectors/{sector_id}/cryptos", response_model=Page[SectorCryptoOut])
 def sector_cryptos(
-    sector_id: int, _caller: CurrentCaller, session: DbSession, page: PageParams
+    sector_id: PathId, _caller: CurrentCaller, session: DbSession, page: PageParams
 ) -> Page[SectorCryptoOut]:
     """The coins mapped to a sector (`crypto_sector_mapping`) by symbol; 404 for no sector."""
     find(session, CryptoSector, sector_id, "sector")

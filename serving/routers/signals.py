@@ -20,7 +20,7 @@ from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Forbidden, NotFound
 from serving.lookups import find, find_crypto, symbols
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import Page
+from serving.schemas.common import Page, PathId
 from serving.schemas.signals import (
     ExecutionOut,
     ExecutionRequest,
@@ -76,7 +76,7 @@ def signals(
 
 
 @router.get("/signals/{signal_id}", response_model=SignalOut)
-def signal(signal_id: int, _caller: CurrentCaller, session: DbSession) -> SignalOut:
+def signal(signal_id: PathId, _caller: CurrentCaller, session: DbSession) -> SignalOut:
     return _with_symbols(
         session, [SignalOut.model_validate(find(session, TradingSignal, signal_id, "signal"))]
     )[0]
@@ -89,7 +89,7 @@ def signal(signal_id: int, _caller: CurrentCaller, session: DbSession) -> Signal
     responses={409: {"description": "The signal is not active, or a risk limit would break."}},
 )
 def execute(
-    signal_id: int, body: ExecutionRequest, caller: CurrentCaller, session: DbSession
+    signal_id: PathId, body: ExecutionRequest, caller: CurrentCaller, session: DbSession
 ) -> ExecutionOut:
     """Record the caller's trade on an active, unexpired signal, within their risk limits.
 
@@ -131,7 +131,7 @@ def _profile_owner(session: Session, caller: Caller, user_id: int) -> None:
 
 
 @router.get("/user/{user_id}/risk-profile", response_model=RiskProfileOut)
-def risk_profile(user_id: int, caller: CurrentCaller, session: DbSession) -> RiskProfileOut:
+def risk_profile(user_id: PathId, caller: CurrentCaller, session: DbSession) -> RiskProfileOut:
     """A user's risk limits (the spec's defaults until set) and open exposure now.
 
     The caller's own, or anyone's for an administrator; another user's is 403.
@@ -142,7 +142,7 @@ def risk_profile(user_id: int, caller: CurrentCaller, session: DbSession) -> Ris
 
 @router.put("/user/{user_id}/risk-profile", response_model=RiskProfileOut)
 def update_risk_profile(
-    user_id: int, body: RiskProfileUpdate, caller: CurrentCaller, session: DbSession
+    user_id: PathId, body: RiskProfileUpdate, caller: CurrentCaller, session: DbSession
 ) -> RiskProfileOut:
     """Change a user's limits (the fields given); the user's own, or anyone's for an admin."""
     _profile_owner(session, caller, user_id)

@@ -20,7 +20,7 @@ from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, NotFound
 from serving.lookups import find, find_crypto, symbols
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import Page
+from serving.schemas.common import Page, PathId, QueryId
 from serving.schemas.suggestions import (
     ReviewIn,
     ReviewOut,
@@ -46,7 +46,7 @@ def list_suggestions(
     period: Period,
     status: Annotated[SuggestionStatus | None, Query()] = None,
     suggestion_type: Annotated[SuggestionType | None, Query()] = None,
-    watchlist_id: Annotated[int | None, Query()] = None,
+    watchlist_id: QueryId = None,
     crypto: Annotated[str | None, Query(description="Id or symbol.", max_length=20)] = None,
     ai_layer: Annotated[int | None, Query(ge=1, le=4)] = None,
 ) -> Page[SuggestionOut]:
@@ -101,7 +101,7 @@ def _reviewable(session: Session, caller: Caller, suggestion_id: int) -> AiSugge
 
 @router.post("/suggestions/{suggestion_id}/review", response_model=ReviewOut)
 def review_suggestion(
-    suggestion_id: int, body: ReviewIn, caller: CurrentCaller, session: DbSession
+    suggestion_id: PathId, body: ReviewIn, caller: CurrentCaller, session: DbSession
 ) -> ReviewOut:
     """Approve or reject a pending, unexpired suggestion (409 otherwise).
 

@@ -11,15 +11,24 @@ from sqlalchemy import select
 from db.schema import AiModel, UserActivity
 from models.layers import LAYERS
 from serving import health
-from serving.deps import AdminCaller, AppSettings, CurrentCaller, DbSession, PageParams, Period
+from serving.deps import (
+    AdminCaller,
+    AppSettings,
+    CurrentCaller,
+    DbSession,
+    OptionalCaller,
+    PageParams,
+    Period,
+)
 from serving.errors import NotFound
 from serving.lookups import find
 from serving.pagination import equal_to, paginate, within
 from serving.retraining import Job, Retrainer, rows_of, start_retrain
-from serving.schemas.common import Page
+from serving.schemas.common import Page, PathId, QueryId
 from serving.schemas.system import (
     ActivityOut,
     HealthOut,
+    HealthStatus,
     ModelOut,
     ModelVersionRef,
     RetrainJobOut,
@@ -47,16 +56,25 @@ def get_health_monitor(request: Request) -> health.HealthMonitor:
     return monitor
 
 
-@router.get("/system/health", response_model=HealthOut)
+@router.get(
+    "/system/health",
+    response_model=HealthOut | HealthStatus,
+    # The bearer token is optional here: OpenAPI's empty requirement says so.
+    openapi_extra={"security": [{}]},
+)
 def system_health(
     request: Request,
     session: DbSession,
     settings: AppSettings,
     monitor: Annotated[health.HealthMonitor, Depends(get_health_monitor)],
-) -> HealthOut:
-    """Database, models and data freshness, recorded as a `system_health` row. Open to
-    monitors without a token; each worker checks at most every 30 s and answers with its
-    latest check in between. A database that does not answer gives 503.
+    caller: OptionalCaller,
+) -> HealthOut | HealthStatus:
+    """Database, models and data freshness, recorded as a `system_health` row; each worker
+    checks at most every 30 s and answers with its latest check in between. A database that
+    does not answer gives 503.
+
+    Open to monitors without a token, who learn only that the service is up; the details
+    (process, database, model versions, data freshness) are for administrators.
     """
 
     def run() -> HealthOut:
@@ -70,6 +88,8 @@ def system_health(
         return HealthOut.model_validate(row)
 
     result: HealthOut = monitor.current(run)
+    if caller is None or not caller.is_admin:
+        return HealthStatus(status="up")
     return result
 
 
@@ -94,7 +114,7 @@ def list_models(
 
 
 @router.get("/system/models/{model_id}", response_model=ModelOut)
-def get_model(model_id: int, _caller: CurrentCaller, session: DbSession) -> ModelOut:
+def get_model(model_id: PathId, _caller: CurrentCaller, session: DbSession) -> ModelOut:
     return ModelOut.model_validate(find(session, AiModel, model_id, "model"))
 
 
@@ -105,7 +125,7 @@ def get_model(model_id: int, _caller: CurrentCaller, session: DbSession) -> Mode
     responses={409: {"description": "A training run of this family is already in progress."}},
 )
 def retrain(
-    model_id: int,
+    model_id: PathId,
     caller: AdminCaller,
     session: DbSession,
     request: Request,
@@ -150,10 +170,10 @@ def activities(
     session: DbSession,
     page: PageParams,
     period: Period,
-    user_id: Annotated[int | None, Query(ge=1)] = None,
+    user_id: QueryId = None,
     activity_type: Annotated[str | None, Query(max_length=50)] = None,
     entity_type: Annotated[str | None, Query(max_length=50)] = None,
-    entity_id: Annotated[int | None, Query()] = None,
+    entity_id: QueryId = None,
 ) -> Page[ActivityOut]:
     """The activity log, newest first (administrators)."""
     statement = equal_to(

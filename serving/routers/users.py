@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from db.schema import Notification, User
 from serving import auth
-from serving.deps import AdminCaller, CurrentCaller, DbSession, PageParams, Period
-from serving.errors import Forbidden, Unauthorized, Unprocessable
+from serving.deps import AdminCaller, AppSettings, CurrentCaller, DbSession, PageParams, Period
+from serving.errors import Forbidden, Unprocessable
 from serving.lookups import find
 from serving.pagination import paginate, within
-from serving.schemas.common import Page
+from serving.schemas.common import Page, PathId
 from serving.schemas.users import NotificationOut, ProfileUpdate, UserOut
-from serving.security import hash_password, password_problem, verify_password
+from serving.security import hash_password, password_problem
 
 router = APIRouter(tags=["users"])
 
@@ -27,9 +27,24 @@ def profile(caller: CurrentCaller) -> UserOut:
 
 
 @router.put("/users/profile", response_model=UserOut)
-def update_profile(body: ProfileUpdate, caller: CurrentCaller, session: DbSession) -> UserOut:
-    """Change names, time zone, language, preferences or the password (fields given only)."""
+def update_profile(
+    body: ProfileUpdate, caller: CurrentCaller, session: DbSession, settings: AppSettings
+) -> UserOut:
+    """Change names, time zone, language, preferences or the password (fields given only).
+
+    A password change needs the current one, checked first and throttled as logins are, so
+    that a stolen token cannot guess the password; a wrong one changes nothing.
+    """
     user = caller.user
+    if body.password is not None:
+        auth.check_password(
+            session,
+            settings,
+            user,
+            body.password.current,
+            caller.client,
+            wrong="the current password is wrong",
+        )
     changes = body.model_dump(exclude_unset=True, exclude={"password"})
     if "timezone" in changes and changes["timezone"] is not None:
         try:
@@ -39,8 +54,6 @@ def update_profile(body: ProfileUpdate, caller: CurrentCaller, session: DbSessio
     for name, value in changes.items():
         setattr(user, name, value)
     if body.password is not None:
-        if not verify_password(user.password_hash, body.password.current):
-            raise Unauthorized("the current password is wrong")
         problem = password_problem(body.password.new, user.email)
         if problem:
             raise Unprocessable(problem)
@@ -70,7 +83,9 @@ def notifications(
 
 
 @router.put("/notifications/{notification_id}/read", response_model=NotificationOut)
-def mark_read(notification_id: int, caller: CurrentCaller, session: DbSession) -> NotificationOut:
+def mark_read(
+    notification_id: PathId, caller: CurrentCaller, session: DbSession
+) -> NotificationOut:
     notification = find(session, Notification, notification_id, "notification")
     if not caller.owns(notification.user_id):
         raise Forbidden(f"notification {notification_id} belongs to another user")

@@ -20,7 +20,7 @@ from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, Forbidden
 from serving.lookups import find_crypto, symbols
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import Page
+from serving.schemas.common import MAX_ID, Page, PathId
 from serving.schemas.watchlists import (
     ItemCreate,
     ItemOut,
@@ -72,7 +72,10 @@ def list_watchlists(
     period: Period,
     type: Annotated[Literal["default", "personal"] | None, Query()] = None,
     user_id: Annotated[
-        int | None, Query(description="Only this user's personal watchlists (administrators).")
+        int | None,
+        Query(
+            ge=1, le=MAX_ID, description="Only this user's personal watchlists (administrators)."
+        ),
     ] = None,
     is_active: Annotated[bool | None, Query()] = None,
 ) -> Page[WatchlistOut]:
@@ -121,7 +124,7 @@ def create_watchlist(
 
 @router.put("/watchlists/{watchlist_id}", response_model=WatchlistOut)
 def update_watchlist(
-    watchlist_id: int, body: WatchlistUpdate, caller: CurrentCaller, session: DbSession
+    watchlist_id: PathId, body: WatchlistUpdate, caller: CurrentCaller, session: DbSession
 ) -> WatchlistOut:
     """Rename, describe, (de)activate, reorder or change `max_assets` (given fields only)."""
     watchlist = changes.writable_watchlist(session, caller, watchlist_id)
@@ -139,7 +142,7 @@ def update_watchlist(
 
 
 @router.delete("/watchlists/{watchlist_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_watchlist(watchlist_id: int, caller: CurrentCaller, session: DbSession) -> Response:
+def delete_watchlist(watchlist_id: PathId, caller: CurrentCaller, session: DbSession) -> Response:
     """Delete a watchlist with its items and suggestions (the foreign keys cascade)."""
     watchlist = changes.writable_watchlist(session, caller, watchlist_id)
     details = {"name": watchlist.name, "type": watchlist.type}
@@ -151,7 +154,7 @@ def delete_watchlist(watchlist_id: int, caller: CurrentCaller, session: DbSessio
 
 @router.get("/watchlists/{watchlist_id}/items", response_model=Page[ItemOut])
 def list_items(
-    watchlist_id: int,
+    watchlist_id: PathId,
     caller: CurrentCaller,
     session: DbSession,
     page: PageParams,
@@ -172,7 +175,7 @@ def list_items(
     "/watchlists/{watchlist_id}/items", response_model=ItemOut, status_code=status.HTTP_201_CREATED
 )
 def add_item(
-    watchlist_id: int, body: ItemCreate, caller: CurrentCaller, session: DbSession
+    watchlist_id: PathId, body: ItemCreate, caller: CurrentCaller, session: DbSession
 ) -> ItemOut:
     """Add an asset: 404 for an unknown crypto, 409 when full, held already or the position
     is taken."""
@@ -204,7 +207,7 @@ def _writable_item(
 
 @router.put("/watchlist-items/{item_id}", response_model=ItemOut)
 def update_item(
-    item_id: int, body: ItemUpdate, caller: CurrentCaller, session: DbSession
+    item_id: PathId, body: ItemUpdate, caller: CurrentCaller, session: DbSession
 ) -> ItemOut:
     """Move, reweight, annotate or (de)activate an item (given fields only)."""
     item, watchlist = _writable_item(session, caller, item_id)
@@ -230,7 +233,7 @@ def update_item(
 
 
 @router.delete("/watchlist-items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_item(item_id: int, caller: CurrentCaller, session: DbSession) -> Response:
+def delete_item(item_id: PathId, caller: CurrentCaller, session: DbSession) -> Response:
     item, watchlist = _writable_item(session, caller, item_id)
     details = {"watchlist_id": watchlist.id, "crypto_id": item.crypto_id}
     changes.remove_asset(session, watchlist, item)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from serving.schemas.common import Schema
+from serving.schemas.common import Crypto, Id, Input, Schema
 
-Crypto = str | int
 MAX_BATCH = 100
 
 
-class PredictionRequest(BaseModel):
+class PredictionRequest(Input):
     crypto: Crypto = Field(description="Symbol (e.g. BTC) or id.", examples=["BTC"])
     horizon_hours: int | None = Field(
         default=None,
@@ -21,7 +20,7 @@ class PredictionRequest(BaseModel):
         le=720,
         description="Hours ahead; must match the active asset model (default: its horizon).",
     )
-    watchlist_id: int | None = Field(default=None, description="The watchlist this serves.")
+    watchlist_id: Id | None = Field(default=None, description="The watchlist this serves.")
     layer: Literal[3] = Field(
         default=3,
         description="Price forecasts come from layer 3; layers 1, 2 and 4 are served by "
@@ -29,14 +28,14 @@ class PredictionRequest(BaseModel):
     )
 
 
-class BatchPredictionRequest(BaseModel):
+class BatchPredictionRequest(Input):
     cryptos: list[Crypto] = Field(min_length=1, max_length=MAX_BATCH)
     horizon_hours: int | None = Field(default=None, ge=1, le=720)
-    watchlist_id: int | None = None
+    watchlist_id: Id | None = None
     layer: Literal[3] = 3
 
 
-class PredictionUpdate(BaseModel):
+class PredictionUpdate(Input):
     notes: str | None = Field(max_length=5000, description="The only editable field.")
 
 

@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from serving.schemas.common import Schema
+from serving.schemas.common import Input, Schema, StoredJson, UserJson
 
 # NUMERIC(30, 8) and NUMERIC(20, 8) hold 22 and 12 integer digits.
 MAX_AMOUNT = 1e15
 MAX_PRICE = 1e11
+# Amounts are stored with 8 decimal places: anything smaller would be stored as 0.
+MIN_AMOUNT = 1e-8
 
 
 class SignalOut(Schema):
@@ -38,20 +40,25 @@ class SignalOut(Schema):
     updated_at: datetime | None
 
 
-class ExecutionRequest(BaseModel):
+class ExecutionRequest(Input):
     """A trade the caller placed on a signal, checked against their risk profile."""
 
     position_size: float = Field(
-        gt=0, le=MAX_AMOUNT, description="Value of the position in the quote currency (USD)."
+        ge=MIN_AMOUNT,
+        le=MAX_AMOUNT,
+        description="Value of the position in the quote currency (USD).",
     )
     portfolio_value: float = Field(
-        gt=0,
+        ge=MIN_AMOUNT,
         le=MAX_AMOUNT,
         description="The caller's whole portfolio in the quote currency; the position may not "
         "exceed it, and risk limits are fractions of it.",
     )
     execution_price: float | None = Field(
-        default=None, gt=0, le=MAX_PRICE, description="Fill price; default the signal's entry."
+        default=None,
+        ge=MIN_AMOUNT,
+        le=MAX_PRICE,
+        description="Fill price; default the signal's entry.",
     )
     execution_type: Literal["manual"] = "manual"
 
@@ -92,17 +99,17 @@ class RiskProfileOut(BaseModel):
     max_portfolio_risk: float = Field(
         description="Largest fraction of the portfolio all open positions may lose at their stops."
     )
-    risk_rules: dict[str, Any]
+    risk_rules: StoredJson
     risk_metrics: dict[str, Any]
     last_calculated: datetime | None
     updated_at: datetime | None
     current_exposure: Exposure
 
 
-class RiskProfileUpdate(BaseModel):
-    max_position_size: float | None = Field(default=None, gt=0, le=MAX_AMOUNT)
+class RiskProfileUpdate(Input):
+    max_position_size: float | None = Field(default=None, ge=MIN_AMOUNT, le=MAX_AMOUNT)
     max_portfolio_risk: float | None = Field(default=None, ge=0, le=1)
-    risk_rules: dict[str, Any] | None = None
+    risk_rules: UserJson = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> RiskProfileUpdate:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from serving.schemas.common import Schema
+from serving.schemas.common import Input, Schema
 from serving.schemas.watchlists import ItemOut
 
 SuggestionStatus = Literal["pending", "approved", "rejected", "implemented", "expired"]
@@ -38,7 +38,7 @@ class SuggestionOut(Schema):
     expires_at: datetime | None
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(Input):
     decision: Literal["approve", "reject"]
     notes: str | None = Field(
         default=None, max_length=2000, description="Kept in the review's user_activities row."

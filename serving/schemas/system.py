@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, computed_field
+from pydantic import BaseModel, BeforeValidator, Field, computed_field
 
 from serving.health import verdict
-from serving.schemas.common import Schema
+from serving.schemas.common import Schema, StoredJson
 
 # PostgreSQL's INET comes back as an ipaddress object.
 Address = Annotated[
     str | None, BeforeValidator(lambda value: None if value is None else str(value))
 ]
+
+
+class HealthStatus(BaseModel):
+    """What anyone may know without a token: the service answers (a database outage is 503)."""
+
+    status: Literal["up"] = Field(description="The API and its database answer.")
 
 
 class HealthOut(Schema):
@@ -86,7 +92,7 @@ class ActivityOut(Schema):
     action: str
     entity_type: str | None
     entity_id: int | None
-    details: dict[str, Any] | None
+    details: StoredJson | None
     ip_address: Address
     user_agent: str | None
     session_id: str | None

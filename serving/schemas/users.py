@@ -7,24 +7,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from serving.schemas.common import Schema
+from serving.schemas.common import Input, Schema, StoredJson, UserJson
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 
 
-class Registration(BaseModel):
+class Registration(Input):
     email: str = Field(max_length=255, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
     password: str = Field(min_length=1, max_length=128, description="10+ characters, a digit.")
     first_name: str | None = Field(default=None, max_length=50)
     last_name: str | None = Field(default=None, max_length=50)
 
 
-class Credentials(BaseModel):
+class Credentials(Input):
     email: str = Field(max_length=255)
     password: str = Field(max_length=128)
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=255)
 
 
@@ -47,22 +47,22 @@ class UserOut(Schema):
     created_at: datetime | None
     last_login: datetime | None
     login_count: int | None
-    preferences: dict[str, Any] | None
+    preferences: StoredJson | None
     timezone: str | None
     language: str | None
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(Input):
     current: str = Field(max_length=128)
     new: str = Field(min_length=1, max_length=128)
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Input):
     first_name: str | None = Field(default=None, max_length=50)
     last_name: str | None = Field(default=None, max_length=50)
     timezone: str | None = Field(default=None, max_length=50, examples=["Europe/Berlin"])
     language: str | None = Field(default=None, min_length=2, max_length=10)
-    preferences: dict[str, Any] | None = None
+    preferences: UserJson = None
     password: PasswordChange | None = Field(
         default=None, description="Changing it logs out every other session."
     )

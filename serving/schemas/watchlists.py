@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from serving.schemas.common import Schema
+from serving.schemas.common import Crypto, Input, Schema
 
 MAX_POSITION = 100_000
 MAX_ASSETS = 1000
@@ -20,7 +20,7 @@ def _refuse_null(value: object) -> object:
     return value
 
 
-class WatchlistCreate(BaseModel):
+class WatchlistCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
     type: Literal["personal", "default"] = Field(
@@ -34,7 +34,7 @@ class WatchlistCreate(BaseModel):
     sort_order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
 
 
-class WatchlistUpdate(BaseModel):
+class WatchlistUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
     is_active: bool | None = None
@@ -67,8 +67,8 @@ class WatchlistOut(Schema):
     )
 
 
-class ItemCreate(BaseModel):
-    crypto: int | str = Field(description="Cryptocurrency id or symbol.", examples=["BTC"])
+class ItemCreate(Input):
+    crypto: Crypto = Field(description="Cryptocurrency id or symbol.", examples=["BTC"])
     position: int | None = Field(
         default=None, ge=1, le=MAX_POSITION, description="A free place; default: after the last."
     )
@@ -78,7 +78,7 @@ class ItemCreate(BaseModel):
     is_active: bool = True
 
 
-class ItemUpdate(BaseModel):
+class ItemUpdate(Input):
     position: int | None = Field(default=None, ge=1, le=MAX_POSITION)
     weight: float | None = Field(default=None, ge=0, le=1)
     target_allocation: float | None = Field(default=None, ge=0, le=1)

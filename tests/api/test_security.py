@@ -67,44 +67,77 @@ def test_refresh_fails_after_the_refresh_window_and_ends_the_session(
         assert session.scalars(select(UserSession.is_active)).all() == [False]
 
 
-def _failed_login(app: FastAPI, email: str, address: str, agent: str) -> httpx.Response:
-    with TestClient(app, client=(address, 50000), headers={"User-Agent": agent}) as other:
-        return other.post(LOGIN, json={"email": email, "password": "wrong-password-1"})
+def _login_from(
+    app: FastAPI, email: str, address: str, password: str = "wrong-password-1"
+) -> httpx.Response:
+    with TestClient(app, client=(address, 50000), headers={"User-Agent": address}) as other:
+        return other.post(LOGIN, json={"email": email, "password": password})
 
 
-def test_lockout_holds_across_addresses_and_agents_and_lifts_after_the_window(
-    app: FastAPI, client: TestClient, alice: Account, api_engine: Engine
+def _age_failures(engine: Engine, delta: timedelta) -> None:
+    """Move every failed login back by `delta`, as if time had passed."""
+    with Session(engine) as session, session.begin():
+        for row in session.scalars(select(UserActivity).where(UserActivity.action == "failed")):
+            assert row.created_at is not None
+            row.created_at = row.created_at - delta
+
+
+def test_an_attackers_failures_do_not_lock_the_owner_out(
+    app: FastAPI, alice: Account, api_engine: Engine
 ) -> None:
     settings: Settings = app.state.settings
-    for attempt in range(settings.login_failure_limit):
-        wrong = _failed_login(app, alice.email, f"10.0.0.{attempt + 1}", f"agent-{attempt}")
-        assert wrong.status_code == 401
-    with Session(api_engine) as session:
-        addresses = session.scalars(
-            select(UserActivity.ip_address).where(UserActivity.action == "failed")
-        ).all()
-    assert len(set(addresses)) == settings.login_failure_limit
-    # Locked for every caller, the right password included, from an address never seen.
-    with TestClient(app, client=("192.0.2.7", 50000)) as fresh:
-        locked = fresh.post(LOGIN, json={"email": alice.email, "password": PASSWORD})
-    assert locked.status_code == 429
-    assert _failed_login(app, alice.email, "192.0.2.8", "another").status_code == 429
-    # Other accounts are not affected.
-    assert (
-        client.post(LOGIN, json={"email": "bob@example.com", "password": PASSWORD}).status_code
-        == 401
-    )
+    for _ in range(settings.login_failure_limit):
+        assert _login_from(app, alice.email, "10.0.0.1").status_code == 401
+    # The attacker's address waits, even with the right password...
+    refused = _login_from(app, alice.email, "10.0.0.1", PASSWORD)
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= settings.login_delay_seconds
+    assert refused.json()["retry_after"] == int(refused.headers["Retry-After"])
+    # ...while the owner logs in from anywhere else, and the token answer is never cached.
+    owner = _login_from(app, alice.email, "192.0.2.7", PASSWORD)
+    assert owner.status_code == 200, owner.text
+    assert owner.headers["Cache-Control"] == "no-store"
 
+
+def test_each_further_failure_from_one_address_waits_twice_as_long(
+    app: FastAPI, alice: Account, api_engine: Engine
+) -> None:
+    settings: Settings = app.state.settings
+    delay = settings.login_delay_seconds
+    for _ in range(settings.login_failure_limit):
+        assert _login_from(app, alice.email, "10.0.0.1").status_code == 401
+    assert _login_from(app, alice.email, "10.0.0.1").status_code == 429
+    _age_failures(api_engine, timedelta(seconds=delay + 1))
+    assert _login_from(app, alice.email, "10.0.0.1").status_code == 401  # one more guess
+    again = _login_from(app, alice.email, "10.0.0.1")
+    assert again.status_code == 429
+    assert delay < int(again.headers["Retry-After"]) <= 2 * delay
+    # Failures older than the window no longer count.
+    _age_failures(api_engine, timedelta(minutes=settings.login_lockout_minutes, seconds=1))
+    assert _login_from(app, alice.email, "10.0.0.1", PASSWORD).status_code == 200
+
+
+def test_a_guess_spread_over_many_addresses_only_admits_known_addresses(
+    app: FastAPI, alice: Account, api_engine: Engine
+) -> None:
+    settings: Settings = app.state.settings
+    assert _login_from(app, alice.email, "192.0.2.7", PASSWORD).status_code == 200
     with Session(api_engine) as session, session.begin():
-        session.execute(
-            update(UserActivity)
-            .where(UserActivity.action == "failed")
-            .values(
-                created_at=auth.now() - timedelta(minutes=settings.login_lockout_minutes, seconds=1)
+        for n in range(settings.login_account_failure_limit):
+            session.add(
+                UserActivity(
+                    user_id=alice.id,
+                    activity_type="login",
+                    action="failed",
+                    ip_address=f"10.1.{n // 250}.{n % 250 + 1}",
+                )
             )
-        )
-    lifted = client.post(LOGIN, json={"email": alice.email, "password": PASSWORD})
-    assert lifted.status_code == 200, lifted.text
+    stranger = _login_from(app, alice.email, "198.51.100.1", PASSWORD)
+    assert stranger.status_code == 429
+    assert int(stranger.headers["Retry-After"]) > 0
+    assert _login_from(app, alice.email, "192.0.2.7", PASSWORD).status_code == 200
+    # Other accounts are not affected.
+    assert _login_from(app, "bob@example.com", "198.51.100.1").status_code == 401
 
 
 # One password per rule of the policy (10 to 128 characters, a letter, a digit, not the name

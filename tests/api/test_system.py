@@ -128,8 +128,18 @@ class LoadsEverything:
         return object()
 
 
-def test_health_is_open_checks_everything_and_records_a_row(
-    client: TestClient, app: FastAPI, api_engine: Engine
+def test_health_is_open_but_says_only_up_without_an_admin_token(
+    client: TestClient, alice: Account
+) -> None:
+    for headers in ({}, alice.headers):
+        answer = client.get(HEALTH, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"status": "up"}
+    assert client.get(HEALTH, headers={"Authorization": "Bearer nonsense"}).status_code == 401
+
+
+def test_health_checks_everything_and_records_a_row(
+    client: TestClient, app: FastAPI, api_engine: Engine, admin: Account
 ) -> None:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     with api_engine.begin() as connection:
@@ -150,7 +160,7 @@ def test_health_is_open_checks_everything_and_records_a_row(
     model_row(api_engine, "macro", "active", configuration={})
     model_row(api_engine, "asset", "training")
 
-    response = client.get(HEALTH)
+    response = client.get(HEALTH, headers=admin.headers)
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -178,7 +188,7 @@ def test_health_is_open_checks_everything_and_records_a_row(
 
 
 def test_health_is_healthy_when_models_load_and_data_is_fresh(
-    client: TestClient, app: FastAPI, api_engine: Engine
+    client: TestClient, app: FastAPI, api_engine: Engine, admin: Account
 ) -> None:
     app.state.models = LoadsEverything()
     with api_engine.begin() as connection:
@@ -196,7 +206,7 @@ def test_health_is_healthy_when_models_load_and_data_is_fresh(
     for layer in ("macro", "sector", "asset", "timing"):
         model_row(api_engine, layer, "active")
 
-    body = client.get(HEALTH).json()
+    body = client.get(HEALTH, headers=admin.headers).json()
 
     assert body["overall_health_score"] == 100
     assert body["status"] == "healthy"
@@ -206,14 +216,14 @@ def test_health_is_healthy_when_models_load_and_data_is_fresh(
 
 
 def test_health_checks_at_most_once_per_interval(
-    client: TestClient, app: FastAPI, api_engine: Engine
+    client: TestClient, app: FastAPI, api_engine: Engine, admin: Account
 ) -> None:
-    first = client.get(HEALTH).json()
+    first = client.get(HEALTH, headers=admin.headers).json()
     second = client.get(HEALTH).json()
     fresh_checks(app)
-    third = client.get(HEALTH).json()
+    third = client.get(HEALTH, headers=admin.headers).json()
 
-    assert first["id"] == second["id"]
+    assert second == {"status": "up"}
     assert third["id"] != first["id"]
     with Session(api_engine) as session:
         assert session.scalar(select(func.count()).select_from(SystemHealth)) == 2
