@@ -9,9 +9,6 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-MODEL_FILE = "model.json"
-STATE_FILE = "state.joblib"
-
 # Conservative on purpose: hourly rows overlap heavily (a 24 h label shares 23 hours with
 # its neighbour), so the effective sample is far smaller than the row count.
 TREE_DEFAULTS: dict[str, Any] = {
