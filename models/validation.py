@@ -52,11 +52,6 @@ class ValidationResult:
         return bool(model < baseline if lower_is_better else model > baseline)
 
     @property
-    def edge_demonstrated(self) -> bool:
-        """The skill interval lies above 0."""
-        return bool(self.skill["low"] > 0)
-
-    @property
     def window(self) -> dict[str, str]:
         """The scored validation window: first and last test hour of the scored folds."""
         scored = [fold for fold in self.folds if fold.number > 0] or self.folds
@@ -78,8 +73,8 @@ def walk_forward(
         raise ValueError("validation needs at least 2 folds: the first one trains the serving")
     raw_parts, baseline_parts = [], []
     for fold in folds:
-        test = data.rows(fold.test_index)
-        family = make_family().fit(*_xy(data.rows(fold.train_index)))
+        train, test = data.rows(fold.train_index), data.rows(fold.test_index)
+        family = make_family().fit(train.X, train.y)
         raw_parts.append(family.predict(test.X))
         baseline_parts.append(family.baseline(test.X))
         if on_fold:
@@ -114,10 +109,6 @@ def fit_final(
     """The version to register: fitted on every row, its serving fitted on all OOF rows."""
     family = make_family().fit(data.X, data.y)
     return family.calibrate(result.oof.X, result.raw, result.oof.y)
-
-
-def _xy(data: TrainingData) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return data.X, data.y
 
 
 def _served_fold(
