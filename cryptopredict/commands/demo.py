@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from cryptopredict.runtime import migrated_engine
 from cryptopredict.settings import get_settings
 from db import migrate
-from training.verdicts import edge_text, skill_text
+from training.verdicts import edge_text, factor_text, skill_text
 
 console = Console(width=120)
 
@@ -89,7 +89,8 @@ def demo(
 
 
 def _models_table(engine: Engine) -> Table:
-    """Each active family: served output beside its naive baseline, skill, and live accuracy."""
+    """Each active family: served output beside its naive baseline, skill, and live accuracy;
+    under it, each ranking beside the best one-line factor."""
     from db.schema import AiModel
 
     table = Table(title="active models: nested walk-forward, served output beside the baseline")
@@ -100,10 +101,14 @@ def _models_table(engine: Engine) -> Table:
         rows = session.scalars(
             select(AiModel).where(AiModel.status == "active").order_by(AiModel.model_type)
         ).all()
+    rankings = []
     for row in rows:
         metrics = row.performance_metrics or {}
         metric = metrics.get("primary_metric", "")
         live = metrics.get("live") or {}
+        ranking = factor_text(metrics.get("validation", {}))
+        if ranking:
+            rankings.append(f"{row.name} ranking: {ranking}")
         table.add_row(
             row.name,
             row.version,
@@ -114,6 +119,7 @@ def _models_table(engine: Engine) -> Table:
             edge_text(metrics),
             _live(live),
         )
+    table.caption = "\n".join(rankings) or None
     return table
 
 
@@ -133,4 +139,5 @@ def _live(live: dict[str, Any]) -> str:
     return (
         f"{live['n_evaluated']} evaluated, accuracy {live['accuracy_rate']:.0%}, "
         f"direction {_percent(live.get('directional_accuracy'))}, ECE {live['ece']:.3f}"
+        + ("" if live.get("rank_ic") is None else f", rank IC {live['rank_ic']:+.3f}")
     )
