@@ -137,6 +137,19 @@ class WalkForwardSplit:
             )
 
 
+def purged_holdout(
+    timestamps: pd.Index | np.ndarray, share: float, purge: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the rows to fit on and of the rows held out: the last `share` of the distinct
+    hours (at least one), and the rows whose label, `purge` hours long, ends by the first of
+    them. For choices made inside a training window (early stopping, an estimator)."""
+    times = pd.DatetimeIndex(timestamps)
+    distinct = times.unique().sort_values()
+    cut = distinct[len(distinct) - max(1, int(len(distinct) * share))]
+    held = np.asarray(times >= cut)
+    return np.asarray(times <= cut - pd.Timedelta(hours=purge)), held
+
+
 def out_of_fold(folds: list[Fold], n_rows: int) -> np.ndarray:
     """Boolean mask of the rows that are in some fold's test block (get an OOF prediction)."""
     mask = np.zeros(n_rows, dtype=bool)

@@ -38,6 +38,7 @@ from models.skill import (
     quintile_spread,
     rank_ic_summary,
 )
+from models.splits import purged_holdout
 
 MODEL_FILE = "model.json"
 STATE_FILE = "state.joblib"
@@ -112,16 +113,11 @@ class CrossSectionalFamily(ModelFamily):
     def _early_stopping_split(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Rows to fit and rows to stop on: the last hours, a purge of one horizon between."""
         hours = X.index.get_level_values("timestamp")
-        distinct = hours.unique().sort_values()
-        n_stop = int(len(distinct) * EARLY_STOPPING_SHARE)
-        everything = np.ones(len(X), dtype=bool)
-        if n_stop < MIN_EARLY_STOPPING_HOURS:
-            return everything, None
-        stop_start = distinct[-n_stop]
-        fit_rows = np.asarray(hours <= stop_start - pd.Timedelta(hours=self.horizon))
-        if not fit_rows.any():
-            return everything, None
-        return fit_rows, np.asarray(hours >= stop_start)
+        fit_rows, stop_rows = purged_holdout(hours, EARLY_STOPPING_SHARE, self.horizon)
+        too_short = hours[stop_rows].nunique() < MIN_EARLY_STOPPING_HOURS
+        if too_short or not fit_rows.any():
+            return np.ones(len(X), dtype=bool), None
+        return fit_rows, stop_rows
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """The cross-sectional part of the forward log return (raw, not shrunk)."""

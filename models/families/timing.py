@@ -42,6 +42,7 @@ from models.panel import MarketPanel
 from models.sequence import SequenceClassifier, make_sequences
 from models.shrinkage import blend_probabilities, fit_demonstrated_weight
 from models.skill import binary_auc, brier_losses, horizon_blocks
+from models.splits import purged_holdout
 
 SIDES = ("long", "short")
 PROBABILITY_COLUMNS = ("p_long", "p_short")
@@ -199,12 +200,10 @@ class TradeTimingFamily(ModelFamily):
         return self
 
     def _compare_estimators(self, X: pd.DataFrame, y: pd.DataFrame) -> dict[str, float]:
-        timestamps = pd.DatetimeIndex(X.index.get_level_values("timestamp"))
-        hours = timestamps.unique().sort_values()
-        share = 1 - float(self.param("inner_fraction"))
-        cut = hours[min(len(hours) - 1, int(len(hours) * share))]
-        inner = np.flatnonzero(timestamps + self.horizon * HOUR <= cut)
-        held = np.flatnonzero(timestamps >= cut)
+        inner_rows, held_rows = purged_holdout(
+            X.index.get_level_values("timestamp"), float(self.param("inner_fraction")), self.horizon
+        )
+        inner, held = np.flatnonzero(inner_rows), np.flatnonzero(held_rows)
         if len(inner) < 2 or len(held) == 0:
             raise ValueError("too few training hours to compare the estimators")
         briers = {}
