@@ -37,7 +37,7 @@ def blend_values(baseline: ArrayLike, model: ArrayLike, weight: float) -> np.nda
 
 def blend_probabilities(baseline: ArrayLike, model: ArrayLike, weight: float) -> np.ndarray:
     """Binary probabilities blended on the logit scale."""
-    blended = blend_values(_logit(baseline), _logit(model), weight)
+    blended = blend_values(logit(baseline), logit(model), weight)
     return np.asarray(1.0 / (1.0 + np.exp(-blended)))
 
 
@@ -79,7 +79,8 @@ def _clip(probabilities: ArrayLike) -> np.ndarray:
     return np.clip(np.asarray(probabilities, dtype=float), PROBABILITY_EPSILON, 1.0)
 
 
-def _logit(probabilities: ArrayLike) -> np.ndarray:
+def logit(probabilities: ArrayLike) -> np.ndarray:
+    """log(p / (1 - p)), p kept `PROBABILITY_EPSILON` away from 0 and 1."""
     p = np.clip(
         np.asarray(probabilities, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON
     )

@@ -40,7 +40,7 @@ from models.labels import BarrierSpec, triple_barrier_labels
 from models.metrics import brier_score, calibration_report, expected_calibration_error
 from models.panel import MarketPanel
 from models.sequence import SequenceClassifier, make_sequences
-from models.shrinkage import blend_probabilities, fit_demonstrated_weight
+from models.shrinkage import blend_probabilities, fit_demonstrated_weight, logit
 from models.skill import binary_auc, brier_losses, horizon_blocks
 from models.splits import purged_holdout
 
@@ -114,10 +114,6 @@ def staggered_rows(index: pd.Index, stride: int) -> np.ndarray:
     return np.flatnonzero((hours + codes) % stride == 0)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    return np.asarray(np.log(p) - np.log1p(-p))
-
-
 class TradeTimingFamily(ModelFamily):
     """Rolling base rate per side, departed from by a GRU or trees, shrunk out of fold."""
 
@@ -172,7 +168,7 @@ class TradeTimingFamily(ModelFamily):
         return labels
 
     def _prior_logits(self, X: pd.DataFrame) -> np.ndarray:
-        return _logit(X[list(BASE_RATE_COLUMNS)].to_numpy(dtype=np.float64))
+        return logit(X[list(BASE_RATE_COLUMNS)].to_numpy(dtype=np.float64))
 
     def _windows(self, X: pd.DataFrame) -> np.ndarray:
         values = X[lag_columns(self.lookback)].to_numpy(dtype=np.float32)
