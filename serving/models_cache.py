@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -101,14 +101,11 @@ class ActiveModels:
     def load(self, layer: str, row: ActiveRow) -> LoadedModel:
         """The family of an active row, loaded once per (id, version)."""
         cached = self._loaded.get(layer)
-        if cached is not None and (cached.row_id, cached.version) == (row.row_id, row.version):
+        if _is_loaded(cached, row):
             return cached
         with self._lock:
             cached = self._loaded.get(layer)
-            if cached is not None and (cached.row_id, cached.version) == (
-                row.row_id,
-                row.version,
-            ):
+            if _is_loaded(cached, row):
                 return cached
             loaded = LoadedModel(
                 layer=layer,
@@ -130,3 +127,8 @@ class ActiveModels:
     def get(self, layer: str) -> LoadedModel | None:
         """The active version of a layer's family, or None when none is active."""
         return self.current().get(layer)
+
+
+def _is_loaded(cached: LoadedModel | None, row: ActiveRow) -> TypeGuard[LoadedModel]:
+    """Whether `cached` is the family of `row` (the same id and version)."""
+    return cached is not None and (cached.row_id, cached.version) == (row.row_id, row.version)
