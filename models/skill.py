@@ -38,7 +38,9 @@ from models.metrics import (
 # Regime codes from the lowest category to the highest, for ranked probability scores.
 REGIME_ORDER = (BEAR, SIDEWAYS, BULL)
 DOES_NOT_BEAT_FACTOR = "does not beat the best simple factor"
-# A skill interval that reaches 0: the served output may be no better than its baseline.
+# Verdicts on a skill interval: above 0, or reaching 0 (the served output may be no better
+# than its baseline).
+EDGE = "demonstrated"
 NO_EDGE = "no demonstrated edge"
 
 

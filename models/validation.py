@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from models.families.base import ModelFamily, TrainingData
-from models.skill import NO_EDGE, horizon_blocks, skill_interval
+from models.skill import EDGE, NO_EDGE, horizon_blocks, skill_interval
 from models.splits import Fold, WalkForwardSplit
 
 FamilyFactory = Callable[[], ModelFamily]
@@ -169,7 +169,7 @@ def _skill(
     interval = skill_interval(
         family.losses(y, served.loc[mask]), family.losses(y, baseline.loc[mask]), blocks
     )
-    verdict = {"edge": "demonstrated" if interval.low > 0 else NO_EDGE}
+    verdict = {"edge": EDGE if interval.low > 0 else NO_EDGE}
     return {"metric": family.primary_metric, **interval.as_dict(), **verdict}
 
 

@@ -87,7 +87,7 @@ class TrainOutcome:
     model_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     beats_baseline: bool
-    edge: str  # "demonstrated" or NO_EDGE: does the skill interval lie above 0?
+    edge: str  # EDGE or NO_EDGE: does the skill interval lie above 0?
     skill: dict[str, Any]
     calibration: dict[str, Any]
     run_id: str

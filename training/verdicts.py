@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.skill import DOES_NOT_BEAT_FACTOR, NO_EDGE
+from models.skill import DOES_NOT_BEAT_FACTOR, EDGE, NO_EDGE
 
 
 def skill_text(skill: dict[str, Any] | None) -> str:
@@ -22,7 +22,7 @@ def skill_text(skill: dict[str, Any] | None) -> str:
 def edge_text(metrics: dict[str, Any]) -> str:
     """'edge' where the skill interval lies above 0, else NO_EDGE."""
     skill = metrics.get("skill") or {}
-    return "edge" if skill.get("edge") == "demonstrated" else NO_EDGE
+    return "edge" if skill.get("edge") == EDGE else NO_EDGE
 
 
 def factor_text(validation: dict[str, Any]) -> str | None:
