@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+DEFAULT_FORECAST_HORIZONS = (4, 24, 168)
 
 
 class Settings(BaseSettings):
@@ -59,9 +61,41 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=16_384, ge=1024, description="uvicorn refuses request heads larger than this."
     )
+    max_json_depth: int = Field(
+        default=16,
+        ge=1,
+        le=64,
+        description="Deepest nesting of JSON a user writes (risk_rules, preferences); 422 past "
+        "it. At most 64: a stored value deeper than that reads back as a note.",
+    )
+    max_json_bytes: int = Field(
+        default=16_384, ge=64, description="Largest JSON a user writes, in bytes; 422 past it."
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; none by default."
     )
+    forecast_horizons: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_FORECAST_HORIZONS),
+        description="Hours ahead the asset family is trained for, comma-separated: one "
+        "version line each, and what POST /predictions accepts as horizon_hours.",
+    )
+    interval_level: float = Field(
+        default=0.8, gt=0, lt=1, description="Central level of each price forecast's interval."
+    )
+
+    @field_validator("forecast_horizons", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forecast_horizons")
+    @classmethod
+    def _distinct_hours(cls, hours: list[int]) -> list[int]:
+        if not hours or any(not 1 <= hour <= 720 for hour in hours):
+            raise ValueError("forecast horizons are whole hours from 1 to 720, at least one")
+        return sorted(set(hours))
 
     @property
     def resolved_database_url(self) -> str:

@@ -213,16 +213,34 @@ def _write_predictions(
     panel: MarketPanel,
     view: MarketView,
 ) -> pd.DataFrame | None:
-    if predictor.models.get("asset") is None:
+    """A forecast per coin and active asset line (horizon); the primary line's forecasts,
+    which the suggestions are made from."""
+    primary = predictor.models.get("asset")
+    if primary is None:
         report.skipped.append("predictions and ai_suggestions: no active asset model")
         return None
-    assets = predictor.assets(panel, view)
-    if assets.empty:
-        report.skipped.append("predictions: no coin has a candle at this hour")
-        return None
+    chosen = None
+    for horizon in predictor.models.horizons("asset"):
+        assets = predictor.assets(panel, view, horizon=horizon)
+        if assets.empty:
+            report.skipped.append("predictions: no coin has a candle at this hour")
+            return None
+        _write_line(session, report, panel, view, assets)
+        if horizon == primary.family.horizon:
+            chosen = assets
+    return chosen
+
+
+def _write_line(
+    session: Session,
+    report: AnalysisReport,
+    panel: MarketPanel,
+    view: MarketView,
+    assets: pd.DataFrame,
+) -> None:
+    """The forecasts of one asset line, but not those it already made for this hour."""
     model = assets.attrs["model"]
-    horizon = model.family.horizon
-    target = report.as_of + timedelta(hours=horizon)
+    target = report.as_of + timedelta(hours=model.family.horizon)
     ids = _crypto_ids(session, list(assets.index))
     done = set(
         session.scalars(
@@ -242,8 +260,9 @@ def _write_predictions(
         session.execute(insert(Prediction), rows)
     report.written["predictions"] += len(rows)
     if len(rows) < len(assets):
-        report.skipped.append(f"predictions: {len(assets) - len(rows)} already made for this hour")
-    return assets
+        report.skipped.append(
+            f"predictions: {len(assets) - len(rows)} of {model.name} already made for this hour"
+        )
 
 
 def _write_suggestions(
@@ -416,13 +435,14 @@ def _write_signals(
 
 def _stamp_models(session: Session, predictor: Predictor, report: AnalysisReport) -> None:
     for layer in ("macro", "sector", "asset", "timing"):
-        loaded = predictor.models.get(layer)
-        if loaded is not None:
-            session.execute(
-                update(AiModel)
-                .where(AiModel.id == loaded.row_id)
-                .values(last_prediction=report.as_of)
-            )
+        for horizon in predictor.models.horizons(layer):
+            loaded = predictor.models.get(layer, horizon)
+            if loaded is not None:
+                session.execute(
+                    update(AiModel)
+                    .where(AiModel.id == loaded.row_id)
+                    .values(last_prediction=report.as_of)
+                )
 
 
 def _crypto_ids(session: Session, symbols: list[str]) -> dict[str, int]:

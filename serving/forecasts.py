@@ -5,10 +5,11 @@ the ones training computed at that hour, and nothing later can leak in. A candle
 `max_candle_age` is refused rather than silently forecast from stale data.
 
 The market at an hour (the panel, the upper layers' view and every coin's asset outputs) is
-the same for every request at that hour, so `ForecastCache` computes it once per process and
-shares it. Its key holds the hour, the data version (`db.versions`: bumped by triggers in
-the transaction of any candle, coin, sector or activation change, so checking it reads two
-rows, whatever the size of the history) and the active versions that computed it.
+the same for every request at that hour and horizon, so `ForecastCache` computes it once per
+process and shares it. Its key holds the hour, the horizon, the data version (`db.versions`:
+bumped by triggers in the transaction of any candle, coin, sector or activation change, so
+checking it reads two rows, whatever the size of the history) and the active versions that
+computed it.
 The coins' latest candle hours are cached under the same data version.
 """
 
@@ -30,12 +31,18 @@ from models.panel import MarketPanel
 from serving.errors import Conflict, ServiceUnavailable, Unprocessable
 from serving.models_cache import LoadedModel, ModelSet
 from serving.prediction_rows import prediction_row
-from serving.predictor import HISTORY_HOURS, MarketView, ModelUnavailable, Predictor, recent
+from serving.predictor import (
+    HISTORY_HOURS,
+    NO_ASSET_MODEL,
+    MarketView,
+    Predictor,
+    recent,
+)
 from training.datasets import load_panel
 
 CACHED_HOURS = 4
-# The layers whose active versions the market at an hour depends on.
-SNAPSHOT_LAYERS = ("macro", "sector", "asset")
+# The layers whose active versions the market at an hour depends on, beside the asset line.
+CONTEXT_LAYERS = ("macro", "sector")
 
 
 @dataclass(frozen=True)
@@ -59,19 +66,18 @@ class ForecastCache:
 
     def __init__(self, engine: Engine, size: int = CACHED_HOURS) -> None:
         self.engine = engine
-        self.size = size
+        self.size = size  # hours, each with a snapshot per horizon
         self.loads = 0
         self._snapshots: OrderedDict[tuple[Any, ...], MarketSnapshot] = OrderedDict()
         self._latest: tuple[int | None, dict[int, datetime | None]] = (None, {})
         self._lock = threading.Lock()
 
-    def snapshot(self, models: ModelSet, as_of: datetime) -> MarketSnapshot:
-        """The market at `as_of` with `models`, computed once per data version."""
-        versions = tuple(
-            None if (row := models.rows.get(layer)) is None else row.version
-            for layer in SNAPSHOT_LAYERS
-        )
-        key = (as_of, models.data_version, versions)
+    def snapshot(self, models: ModelSet, as_of: datetime, horizon: int) -> MarketSnapshot:
+        """The market at `as_of` with `models` and the asset line at `horizon`, computed once
+        per data version."""
+        lines = [models.row(layer) for layer in CONTEXT_LAYERS] + [models.row("asset", horizon)]
+        versions = tuple(None if line is None else line.version for line in lines)
+        key = (as_of, horizon, models.data_version, versions)
         cached = self._snapshots.get(key)
         if cached is not None:
             return cached
@@ -85,12 +91,12 @@ class ForecastCache:
             panel = recent(load_panel(self.engine, since=since, until=as_of), pd.Timestamp(as_of))
             predictor = Predictor(models)
             view = predictor.market_view(panel)
-            assets = predictor.assets(panel, view)
+            assets = predictor.assets(panel, view, horizon=horizon)
             self.loads += 1
             model = assets.attrs.pop("model", None)
             snapshot = MarketSnapshot(panel, view, assets, model)
             self._snapshots[key] = snapshot
-            while len(self._snapshots) > self.size:
+            while len(self._snapshots) > self.size * max(1, len(models.horizons("asset"))):
                 self._snapshots.popitem(last=False)
             return snapshot
 
@@ -128,17 +134,7 @@ def forecast(
     All coins are checked before anything is written, so a batch is written whole or not
     at all.
     """
-    try:
-        model = Predictor(models).require("asset")
-    except ModelUnavailable as error:
-        raise ServiceUnavailable(str(error)) from None
-    if horizon_hours is not None and horizon_hours != model.family.horizon:
-        raise Unprocessable(
-            f"the active {model.name} model (version {model.version}) forecasts "
-            f"{model.family.horizon} hours ahead, not {horizon_hours}; ask for "
-            f"horizon_hours={model.family.horizon} or train one with "
-            f"`cryptopredict train --layer asset --horizon {horizon_hours}`"
-        )
+    horizon = forecast_horizon(models, horizon_hours)
     latest = cache.latest_candles(session, models.data_version, [coin.id for coin in coins])
     for coin in coins:
         last = latest.get(coin.id)
@@ -154,11 +150,31 @@ def forecast(
     rows = []
     for as_of in sorted({latest[coin.id] for coin in coins}):
         batch = [coin for coin in coins if latest[coin.id] == as_of]
-        rows.extend(_forecast_at(cache.snapshot(models, as_of), batch))
+        rows.extend(_forecast_at(cache.snapshot(models, as_of, horizon), batch))
     for row in rows:
         row.update(user_id=user_id, watchlist_id=watchlist_id)
     # The stored rows come back whole (server defaults included) from the INSERT itself.
     return list(session.scalars(insert(Prediction).returning(Prediction), rows))
+
+
+def forecast_horizon(models: ModelSet, asked: int | None) -> int:
+    """The horizon to forecast: the one asked for if an active line forecasts it, else 422
+    naming those that do (nothing is interpolated between two); by default the primary."""
+    trained = models.horizons("asset")
+    if not trained:
+        raise ServiceUnavailable(NO_ASSET_MODEL)
+    if asked is None:
+        line = models.row("asset")
+        assert line is not None  # there are lines, so there is a primary one
+        return line.horizon
+    if asked not in trained:
+        hours = ", ".join(str(hour) for hour in trained)
+        raise Unprocessable(
+            f"no active asset model forecasts {asked} hours ahead; trained horizons: {hours} "
+            f"(train another with `cryptopredict train --layer asset --horizon {asked}`)",
+            trained_horizons=trained,
+        )
+    return asked
 
 
 def _forecast_at(snapshot: MarketSnapshot, coins: Sequence[Cryptocurrency]) -> list[dict[str, Any]]:

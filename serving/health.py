@@ -20,8 +20,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from db.schema import AiModel, Cryptocurrency, PriceData, SystemHealth
-from models.families import FAMILIES
+from models.families import layer_of
 from models.layers import LAYERS
+from serving.models_cache import active_rows, line_horizons, primary_line
 
 HEALTH_INTERVAL = timedelta(seconds=30)
 
@@ -89,23 +90,23 @@ def check_database(session: Session) -> Finding:
 
 
 def check_models(session: Session, models: ModelLoader) -> Finding:
-    """Each layer's active version (of the family that serves it), and whether it loads."""
-    names = {FAMILIES[layer].name: layer for layer in LAYERS}
-    rows = session.scalars(
-        select(AiModel).where(AiModel.name.in_(names), AiModel.status.in_(("active", "training")))
-    ).all()
-    active = {names[row.name]: row for row in rows if row.status == "active"}
-    training = {names[row.name] for row in rows if row.status == "training"}
+    """Each layer's active version (of its primary line), whether it loads, and the horizons
+    its active lines forecast."""
+    active = active_rows(session)
+    training_names = session.scalars(select(AiModel.name).where(AiModel.status == "training"))
+    training = {layer_of(name) for name in training_names}
     layers: dict[str, Any] = {}
     errors = []
     for layer in LAYERS:
-        row = active.get(layer)
+        line = primary_line(active, layer)
         entry: dict[str, Any] = {"training": layer in training}
+        row = None if line is None else session.get(AiModel, line.row_id)
         if row is None:
             entry["status"] = "missing"
             errors.append(f"{layer}: no active model version")
         else:
             entry.update(name=row.name, version=row.version, model_id=row.id)
+            entry["horizons"] = line_horizons(active, layer)
             entry["last_trained"] = row.last_trained.isoformat() if row.last_trained else None
             problem = _load_problem(models, layer)
             entry["status"] = "ok" if problem is None else "error"

@@ -54,7 +54,7 @@ def prediction_row(
         "layer_source": 3,
         "prediction_type": "price",
         "predicted_price": to_decimal(forecast["predicted_price"], 8),
-        "predicted_value": _predicted_value(forecast),
+        "predicted_value": _predicted_value(forecast, family.interval_level),
         "confidence_score": to_decimal(forecast["confidence"], 4),
         "prediction_horizon": horizon,
         "target_datetime": view.as_of.to_pydatetime() + timedelta(hours=horizon),
@@ -75,11 +75,17 @@ def prediction_row(
     }
 
 
-def _predicted_value(forecast: pd.Series) -> dict[str, Any]:
-    """The forecast log return, and where the coin stands in the served ranking (and in the
-    best one-line factor's) among the coins of its hour: the nightly evaluation's live rank IC
-    reads them, since a forecast shrunk to persistence carries no ranking of its own."""
-    value = {"predicted_log_return": float(forecast["predicted_return"])}
+def _predicted_value(forecast: pd.Series, level: float) -> dict[str, Any]:
+    """The forecast log return; its central interval (prices, and the level); and where the
+    coin stands in the served ranking (and in the best one-line factor's) among the coins of
+    its hour: the nightly evaluation's live rank IC reads them, since a forecast shrunk to
+    persistence carries no ranking of its own."""
+    value = {
+        "predicted_log_return": float(forecast["predicted_return"]),
+        "lower": round(float(forecast["lower_price"]), 8),
+        "upper": round(float(forecast["upper_price"]), 8),
+        "level": level,
+    }
     for key in ("rank_score", "factor_score"):
         if pd.notna(forecast.get(key)):
             value[key] = float(forecast[key])

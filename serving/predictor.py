@@ -17,6 +17,7 @@ import pandas as pd
 from models.families.macro import PROBABILITY_COLUMNS as REGIME_PROBABILITIES
 from models.families.timing import TradeTimingFamily
 from models.features import average_true_range, sector_features
+from models.intervals import LOWER, UPPER
 from models.panel import MarketPanel
 from serving.models_cache import LoadedModel, ModelLookup
 
@@ -25,6 +26,7 @@ HISTORY_HOURS = 1500
 VOLATILITY_LEVELS = ((0.5, "low"), (0.8, "medium"), (1.01, "high"))
 RISK_LEVELS = ((0.5, "low"), (0.8, "medium"), (0.95, "high"), (1.01, "extreme"))
 PERCENTILE_WINDOW = 720
+NO_ASSET_MODEL = "no active asset model: train one with `cryptopredict train --layer asset`"
 
 
 class ModelUnavailable(RuntimeError):
@@ -59,11 +61,12 @@ class Predictor:
     def __init__(self, models: ModelLookup) -> None:
         self.models = models
 
-    def require(self, layer: str) -> LoadedModel:
-        loaded = self.models.get(layer)
+    def require(self, layer: str, horizon: int | None = None) -> LoadedModel:
+        loaded = self.models.get(layer, horizon)
         if loaded is None:
+            at = "" if horizon is None else f" at {horizon} hours"
             raise ModelUnavailable(
-                f"no active {layer} model: train one with `cryptopredict train --layer {layer}`"
+                f"no active {layer} model{at}: train one with `cryptopredict train --layer {layer}`"
             )
         return loaded
 
@@ -93,10 +96,15 @@ class Predictor:
         return view
 
     def assets(
-        self, panel: MarketPanel, view: MarketView, symbols: list[str] | None = None
+        self,
+        panel: MarketPanel,
+        view: MarketView,
+        symbols: list[str] | None = None,
+        horizon: int | None = None,
     ) -> pd.DataFrame:
-        """Layer 3 for every coin with a candle at `as_of` (or the given ones)."""
-        asset = self.require("asset")
+        """Layer 3 for every coin with a candle at `as_of` (or the given ones), by the asset
+        line at `horizon` (by default the primary one); prices with their interval."""
+        asset = self.require("asset", horizon)
         started = time.perf_counter()
         X = _at(asset.family.features(panel), view.as_of)
         X = X.reset_index(level="timestamp", drop=True)
@@ -118,6 +126,8 @@ class Predictor:
                 "close": close,
                 "predicted_return": outputs["predicted_return"],
                 "predicted_price": close * np.exp(outputs["predicted_return"]),
+                "lower_price": close * np.exp(outputs[LOWER]),
+                "upper_price": close * np.exp(outputs[UPPER]),
                 "confidence": outputs["confidence"].clip(0.0, 1.0),
                 "rank_score": outputs["rank_score"],
                 "factor_score": outputs.get("candidate_score", np.nan),

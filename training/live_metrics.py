@@ -1,8 +1,14 @@
-"""How each model version does in production: realised accuracy and calibration.
+"""How each model version does in production: realised accuracy, calibration and interval
+coverage.
 
 Written into the version's `ai_models.performance_metrics["live"]`, beside the validation
 figures it was promoted on. A version whose live accuracy or calibration falls clearly below
-validation raises a drift alarm: a notification to every admin, with the numbers.
+validation, or whose price intervals hold the actual price clearly less often than their
+level says, raises a drift alarm: a notification to every admin, with the numbers.
+
+Whether a realised price fell inside its forecast's interval (`predicted_value` `lower` and
+`upper`, both inclusive) follows from the stored row, which never changes once realised; the
+API returns it as `within_interval`, and the sums here count it.
 
 The figures are kept incrementally. Beside them, `performance_metrics["live_sums"]` holds the
 running sums they are made of (counts and sums per reliability bin), and each run folds in
@@ -31,6 +37,7 @@ N_BINS = 10
 MIN_ROWS_FOR_ALARM = 50
 ACCURACY_DROP = 0.10  # live accuracy rate this far below validation raises the alarm
 ECE_LIMIT = 0.15  # expected calibration error of confidence_score above this raises it
+COVERAGE_DROP = 0.10  # live interval coverage this far below the nominal level raises it
 LIVE_SUMS_KEY = "live_sums"  # performance_metrics key of the running sums
 
 # What a source of evaluated rows must provide, by Prediction's column names.
@@ -43,6 +50,9 @@ SOURCE_COLUMNS = (
     Prediction.actual_price,
     Prediction.predicted_price,
     Prediction.input_price,
+    Prediction.predicted_value["lower"].as_float().label("interval_lower"),
+    Prediction.predicted_value["upper"].as_float().label("interval_upper"),
+    Prediction.predicted_value["level"].as_float().label("interval_level"),
 )
 
 # The additive parts of one reliability bin, in the order `LiveSums.query` selects them.
@@ -56,6 +66,10 @@ BIN_FIELDS = (
     "n_confidence",  # rows with a confidence_score
     "confidence",  # sum of confidence_score
     "brier",  # sum of (confidence_score - hit)^2
+    "n_interval",  # rows with a price interval
+    "covered",  # rows whose actual price lay inside it
+    "interval_width",  # sum of its widths, percent of the input price
+    "interval_level",  # sum of its nominal levels
 )
 
 
@@ -80,6 +94,10 @@ class LiveSums:
         confidence = cast(c.confidence_score, Float)
         moved = (c.predicted_price - c.input_price) * (c.actual_price - c.input_price)
         ape = cast(c.absolute_error * 100 / c.actual_price, Float)
+        has_interval = c.interval_lower.is_not(None) & c.interval_upper.is_not(None)
+        inside = has_interval & (c.interval_lower <= c.actual_price)
+        inside = inside & (c.actual_price <= c.interval_upper)
+        width = cast((c.interval_upper - c.interval_lower) * 100 / c.input_price, Float)
         # Equal-width bins as a CASE ladder: the same SQL on both dialects, 1.0 in the last bin.
         bin_index = case(
             *[(confidence < (i + 1) / N_BINS, i) for i in range(N_BINS - 1)], else_=N_BINS - 1
@@ -97,6 +115,10 @@ class LiveSums:
             func.count(confidence),
             func.sum(confidence),
             func.sum((confidence - hit) * (confidence - hit)),
+            func.sum(case((has_interval, 1.0), else_=0.0)),
+            func.sum(case((inside, 1.0), else_=0.0)),
+            func.sum(case((has_interval, width), else_=0.0)),
+            func.sum(case((has_interval, c.interval_level), else_=0.0)),
         ).group_by(c.model_name, c.model_version, bin_index)
 
     @classmethod
@@ -169,7 +191,21 @@ class LiveSums:
             "mean_confidence": _ratio(total["confidence"], total["n_confidence"]),
             "ece": ece / count,
             "reliability": reliability,
+            **_interval_figures(total),
         }
+
+
+def _interval_figures(total: dict[str, float]) -> dict[str, Any]:
+    """Coverage beside the nominal level, and the mean width; nothing before intervals."""
+    count = total["n_interval"]
+    if not count:
+        return {}
+    return {
+        "n_interval": int(count),
+        "interval_level": total["interval_level"] / count,
+        "interval_coverage": total["covered"] / count,
+        "interval_width_pct": total["interval_width"] / count,
+    }
 
 
 def _ratio(total: float, count: float) -> float:
@@ -259,6 +295,13 @@ def _drift_reasons(metrics: dict[str, Any]) -> list[str]:
         )
     if live["ece"] > ECE_LIMIT:
         reasons.append(f"confidence calibration error (ECE) {live['ece']:.3f} exceeds {ECE_LIMIT}")
+    covered, level = live.get("interval_coverage"), live.get("interval_level")
+    enough = live.get("n_interval", 0) >= MIN_ROWS_FOR_ALARM
+    if enough and covered is not None and covered < level - COVERAGE_DROP:
+        reasons.append(
+            f"live interval coverage {covered:.3f} is below its level {level:.2f} by more "
+            f"than {COVERAGE_DROP} over {live['n_interval']} predictions"
+        )
     return reasons
 
 

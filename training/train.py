@@ -40,7 +40,7 @@ from training import registry
 from training.plots import feature_importance_figure, reliability_figure, walk_forward_figure
 from training.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle
 from training.tracking import experiment_for
-from training.verdicts import edge_text, factor_text, skill_text
+from training.verdicts import edge_text, factor_text, interval_text, skill_text
 
 log = logging.getLogger(__name__)
 LAYER_ORDER = tuple(FAMILIES)
@@ -49,9 +49,13 @@ SIGNATURE_ROWS = 50
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything a training run depends on besides the data; logged with the run."""
+    """Everything a training run depends on besides the data; logged with the run.
+
+    The asset family is trained once per forecast horizon, each its own version line.
+    """
 
     horizons: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HORIZONS))
+    forecast_horizons: tuple[int, ...] = (DEFAULT_HORIZONS["asset"],)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     n_folds: int = 4
     test_fraction: float = 0.4
@@ -59,19 +63,23 @@ class TrainSettings:
     random_state: int = 0
     force: bool = False
 
-    def family(self, layer: str) -> ModelFamily:
+    def line_horizons(self, layer: str) -> tuple[int, ...]:
+        """The horizons `layer` is trained for: one version line each."""
+        return self.forecast_horizons if layer == "asset" else (self.horizons[layer],)
+
+    def family(self, layer: str, horizon: int | None = None) -> ModelFamily:
         return FAMILIES[layer](
-            horizon=self.horizons[layer],
+            horizon=horizon or self.horizons[layer],
             params=self.params.get(layer, {}),
             random_state=self.random_state,
         )
 
-    def splitter(self, layer: str) -> WalkForwardSplit:
+    def splitter(self, layer: str, horizon: int | None = None) -> WalkForwardSplit:
         # The purge covers the label horizon, so no training label overlaps a test block.
         return WalkForwardSplit(
             n_folds=self.n_folds,
             test_fraction=self.test_fraction,
-            purge=self.horizons[layer],
+            purge=horizon or self.horizons[layer],
             min_train_hours=self.min_train_hours,
         )
 
@@ -98,17 +106,21 @@ Progress = Callable[[str], None]
 
 
 def validate_family(
-    layer: str, panel: MarketPanel, settings: TrainSettings
+    layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
 ) -> tuple[TrainingData, ValidationResult]:
-    data = training_data(layer, panel, settings)
-    result = walk_forward(lambda: settings.family(layer), data, settings.splitter(layer))
+    data = training_data(layer, panel, settings, horizon)
+    result = walk_forward(
+        lambda: settings.family(layer, horizon), data, settings.splitter(layer, horizon)
+    )
     return data, result
 
 
-def training_data(layer: str, panel: MarketPanel, settings: TrainSettings) -> TrainingData:
+def training_data(
+    layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
+) -> TrainingData:
     """The family's labelled rows; InsufficientData if they cannot fill the walk-forward."""
-    data = settings.family(layer).training_data(panel)
-    settings.splitter(layer).split(data.timestamps)
+    data = settings.family(layer, horizon).training_data(panel)
+    settings.splitter(layer, horizon).split(data.timestamps)
     return data
 
 
@@ -121,32 +133,38 @@ def train_layers(
     settings: TrainSettings,
     progress: Progress | None = None,
 ) -> list[TrainOutcome]:
-    """Train the given layers top-down, each on its upper layers' out-of-fold outputs."""
+    """Train the given layers top-down; a layer with several horizons once per horizon."""
     unknown = sorted(set(layers) - set(LAYER_ORDER))
     if unknown:
         raise ValueError(f"unknown layers: {', '.join(unknown)}; known: {', '.join(LAYER_ORDER)}")
     ordered = [layer for layer in LAYER_ORDER if layer in layers]
     reap_abandoned_runs(engine)
     outcomes = []
-    for layer in ordered:
+    jobs = [(layer, horizon) for layer in ordered for horizon in settings.line_horizons(layer)]
+    for layer, horizon in jobs:
+        name = settings.family(layer, horizon).registered_name
         if progress:
-            progress(f"{layer}: walk-forward validation, final fit, MLflow, registry")
+            progress(f"{name} ({horizon} h): walk-forward validation, final fit, MLflow, registry")
         try:
-            outcome, _ = train_family(engine, client, artifact_root, layer, panel, settings)
+            outcome, _ = train_family(
+                engine, client, artifact_root, layer, panel, settings, horizon
+            )
         except InsufficientData as reason:
-            outcome = skipped(layer, settings, str(reason))
+            outcome = skipped(layer, settings, str(reason), horizon)
             log.warning("%s: skipped, %s", outcome.name, reason)
             if progress:
-                progress(f"{layer}: skipped: {reason}")
+                progress(f"{name}: skipped: {reason}")
         outcomes.append(outcome)
     return outcomes
 
 
-def skipped(layer: str, settings: TrainSettings, reason: str) -> TrainOutcome:
+def skipped(
+    layer: str, settings: TrainSettings, reason: str, horizon: int | None = None
+) -> TrainOutcome:
     """The outcome of a family that could not train for want of data; nothing registered."""
     return TrainOutcome(
         layer=layer,
-        name=settings.family(layer).name,
+        name=settings.family(layer, horizon).registered_name,
         version="",
         status="skipped",
         promoted=False,
@@ -178,21 +196,28 @@ def train_family(
     layer: str,
     panel: MarketPanel,
     settings: TrainSettings,
+    horizon: int | None = None,
 ) -> tuple[TrainOutcome, ValidationResult]:
-    """One family end to end; its `ai_models` row never stays `training` after this returns.
+    """One family (at one horizon) end to end; its `ai_models` row never stays `training`
+    after this returns.
 
     InsufficientData is raised before any row is written: nothing was tried, nothing failed.
     """
     started = time.monotonic()
-    family = settings.family(layer)
-    configuration = run_configuration(layer, panel, settings)
-    data = training_data(layer, panel, settings)
+    family = settings.family(layer, horizon)
+    name = family.registered_name
+    configuration = run_configuration(layer, panel, settings, horizon)
+    data = training_data(layer, panel, settings, horizon)
     with Session(engine) as session, session.begin():
-        row = registry.begin_training(session, family.name, family.model_type, configuration)
+        row = registry.begin_training(session, name, family.model_type, configuration)
         row_id = row.id
     try:
-        result = walk_forward(lambda: settings.family(layer), data, settings.splitter(layer))
-        final = fit_final(lambda: settings.family(layer), data, result)
+
+        def make_family() -> ModelFamily:
+            return settings.family(layer, horizon)
+
+        result = walk_forward(make_family, data, settings.splitter(layer, horizon))
+        final = fit_final(make_family, data, result)
         run_id, version = log_and_register(
             client, artifact_root, layer, final, data, result, configuration
         )
@@ -201,7 +226,7 @@ def train_family(
             failed = session.get(registry.AiModel, row_id)
             assert failed is not None
             registry.mark_failed(session, failed, f"{type(error).__name__}: {error}")
-        log.error("training %s failed:\n%s", family.name, traceback.format_exc())
+        log.error("training %s failed:\n%s", name, traceback.format_exc())
         raise
     beats_baseline = result.beats_baseline(family.primary_metric, family.lower_is_better)
     metrics = {
@@ -219,7 +244,7 @@ def train_family(
     }
     configuration.update(
         mlflow_run_id=run_id,
-        model_uri=f"models:/{family.name}/{version}",
+        model_uri=f"models:/{name}/{version}",
         features=list(data.X.columns),
         training_rows=len(data.X),
         # Validation, the final fit and registration: what `model_training_time` reports.
@@ -232,11 +257,11 @@ def train_family(
         registry.finish_training(session, trained, version, configuration, metrics)
         promoted, reason = _decide_promotion(session, family, result, settings.force)
         if promoted:
-            registry.promote(session, family.name, version)
+            registry.promote(session, name, version)
         status = "active" if promoted else "inactive"
     outcome = TrainOutcome(
         layer=layer,
-        name=family.name,
+        name=name,
         version=version,
         status=status,
         promoted=promoted,
@@ -253,9 +278,11 @@ def train_family(
     return outcome, result
 
 
-def run_configuration(layer: str, panel: MarketPanel, settings: TrainSettings) -> dict[str, Any]:
+def run_configuration(
+    layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
+) -> dict[str, Any]:
     """What `ai_models.configuration` and the MLflow parameters record about a run."""
-    family = settings.family(layer)
+    family = settings.family(layer, horizon)
     return {
         "layer": family.layer,
         "horizon_hours": family.horizon,
@@ -289,7 +316,7 @@ def _decide_promotion(
     candidate = result.model_metrics[metric]
     if force:
         return True, "forced"
-    active = registry.active_version(session, family.name)
+    active = registry.active_version(session, family.registered_name)
     if active is None:
         return True, "no active version"
     try:
@@ -297,7 +324,7 @@ def _decide_promotion(
         X, y = result.oof.X.loc[result.scored], result.oof.y.loc[result.scored]
         incumbent = incumbent_family.score(y, incumbent_family.predict_calibrated(X))[metric]
     except Exception as error:  # an unreadable incumbent must not block a good candidate
-        log.warning("could not re-score active %s: %s", family.name, error)
+        log.warning("could not re-score active %s: %s", family.registered_name, error)
         return True, f"active version {active.version} could not be re-scored: {error}"
     better = candidate < incumbent if family.lower_is_better else candidate > incumbent
     verdict = "beats" if better else "does not beat"
@@ -316,7 +343,7 @@ def log_and_register(
     configuration: dict[str, Any],
 ) -> tuple[str, str]:
     """One MLflow run: parameters, metrics beside baselines, plots, the model; a new version."""
-    experiment_id = experiment_for(client, family.name, artifact_root)
+    experiment_id = experiment_for(client, family.registered_name, artifact_root)
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as d:
         mlflow.log_params(_flat_params(configuration))
         mlflow.log_metrics(
@@ -347,7 +374,7 @@ def log_and_register(
             python_model=FamilyModel(),
             artifacts={FAMILY_ARTIFACT: str(bundle)},
             signature=infer_signature(sample, family.predict_calibrated(sample)),
-            registered_model_name=family.name,
+            registered_model_name=family.registered_name,
             # Stated, not inferred: inference re-imports the model in a subprocess per run.
             pip_requirements=_requirements(),
         )
@@ -385,17 +412,21 @@ def _flat_params(configuration: dict[str, Any]) -> dict[str, str]:
 def _log_figures(family: ModelFamily, result: ValidationResult) -> None:
     figures = {
         "walk_forward.png": walk_forward_figure(
-            result.fold_metrics, family.primary_metric, f"{family.name}: walk-forward"
+            result.fold_metrics,
+            family.primary_metric,
+            f"{family.registered_name}: walk-forward",
         )
     }
     importance = family.feature_importance()
     if not importance.empty:
         figures["feature_importance.png"] = feature_importance_figure(
-            importance, f"{family.name}: feature importance"
+            importance, f"{family.registered_name}: feature importance"
         )
     curves = reliability_curves(result.calibration)
     if curves:
-        figures["calibration.png"] = reliability_figure(curves, f"{family.name}: calibration")
+        figures["calibration.png"] = reliability_figure(
+            curves, f"{family.registered_name}: calibration"
+        )
     for name, figure in figures.items():
         mlflow.log_figure(figure, name)
         plt.close(figure)
@@ -434,6 +465,9 @@ def outcome_table(outcomes: Sequence[TrainOutcome]) -> pd.DataFrame:
                 "skill": skill_text(outcome.skill),
                 "edge": edge_text({"skill": outcome.skill}),
                 "factor": factor_text(outcome.model_metrics),
+                "interval": interval_text(
+                    {"validation": outcome.model_metrics, "baseline": outcome.baseline_metrics}
+                ),
                 "status": outcome.status,
                 "why": outcome.reason,
                 "seconds": round(outcome.seconds, 1),

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from cryptopredict.runtime import migrated_engine
 from cryptopredict.settings import get_settings
-from models.layers import DEFAULT_HORIZONS, LAYERS
+from models.layers import LAYERS
 from training import registry
-from training.verdicts import edge_text, factor_text, skill_text
+from training.verdicts import edge_text, factor_text, interval_text, skill_text
 
 # The estimators (xgboost, torch, mlflow) load inside the commands that need them, so that
 # `--help` and the registry commands start in a fraction of the time.
@@ -31,8 +31,13 @@ def train(
     ),
     since: datetime | None = typer.Option(None, "--since", help="First candle hour (UTC)."),
     until: datetime | None = typer.Option(None, "--until", help="Last candle hour (UTC)."),
-    horizon: int | None = typer.Option(
-        None, "--horizon", min=1, max=720, help="Label horizon in hours (default per family)."
+    horizons: list[int] | None = typer.Option(
+        None,
+        "--horizon",
+        min=1,
+        max=720,
+        help="Hours ahead the asset family forecasts (repeat the option for several, one "
+        "version line each); default FORECAST_HORIZONS.",
     ),
     folds: int = typer.Option(4, "--folds", min=2, help="Walk-forward folds."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same model."),
@@ -63,9 +68,6 @@ def train(
     if layer != "all" and layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)} or all")
     settings_env = get_settings()
-    horizons = dict(DEFAULT_HORIZONS)
-    if horizon is not None:
-        horizons.update({name: horizon for name in layers})
     engine = migrated_engine()
     panel = load_panel(engine, symbols, _utc(since), _utc(until))
     artifact_root = settings_env.artifact_root
@@ -81,8 +83,11 @@ def train(
         panel,
         layers,
         TrainSettings(
-            horizons=horizons,
-            params={"timing": {"fee": fee}},
+            forecast_horizons=tuple(sorted(set(horizons or settings_env.forecast_horizons))),
+            params={
+                "asset": {"interval_level": settings_env.interval_level},
+                "timing": {"fee": fee},
+            },
             n_folds=folds,
             random_state=seed,
             force=force,
@@ -111,6 +116,8 @@ def train(
         console.print(f"  {row.family} v{row.version or '-'}: {row.why}")
         if row.factor:
             console.print(f"    ranking: {row.factor}")
+        if row.interval:
+            console.print(f"    {row.interval}")
     console.print(f"MLflow UI: {ui_command(settings_env.resolved_mlflow_tracking_uri)}")
 
 
@@ -143,6 +150,7 @@ def list_models() -> None:
             "skill (90%)",
             "edge",
             "ranking",
+            "interval",
             "trained",
         )
         for row in rows:
@@ -160,6 +168,7 @@ def list_models() -> None:
                 skill_text(metrics.get("skill")),
                 edge_text(metrics),
                 factor_text(validation) or "",
+                interval_text(metrics) or "",
                 f"{row.last_trained:%Y-%m-%d %H:%M}" if row.last_trained else "-",
             )
     console.print(table if rows else "no model versions registered; run `cryptopredict train`")

@@ -1,7 +1,7 @@
 """The four model families, one per analysis layer, behind one contract (`base.ModelFamily`)."""
 
 from models.errors import InsufficientData
-from models.families.asset import AssetPriceFamily
+from models.families.asset import AssetPriceFamily, is_line_name
 from models.families.base import ModelFamily, TrainingData
 from models.families.macro import MacroRegimeFamily
 from models.families.sector import SectorRotationFamily
@@ -17,6 +17,14 @@ FAMILIES: dict[str, type[ModelFamily]] = dict(
     )
 )
 
+
+def layer_of(name: str) -> str | None:
+    """The layer whose version line the registered `name` is; None if no family registers it."""
+    if is_line_name(name):
+        return "asset"
+    return next((layer for layer, family in FAMILIES.items() if family.name == name), None)
+
+
 __all__ = [
     "DEFAULT_HORIZONS",
     "FAMILIES",
@@ -27,4 +35,5 @@ __all__ = [
     "SectorRotationFamily",
     "TradeTimingFamily",
     "TrainingData",
+    "layer_of",
 ]

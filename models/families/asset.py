@@ -7,6 +7,11 @@ the forecast log return. The one-line factors (`models.factors`) are both featur
 rankings the model must beat: where one of them ranked the out-of-fold rows better, it is
 served instead.
 
+Each price forecast carries a central interval (`lower_return`, `upper_return`) at
+`interval_level`: split-conformal on out-of-fold errors, scaled by the coin's volatility
+(`models.intervals`); the baseline's is persistence plus or minus a normal quantile of the
+same scale. Each horizon is its own version line (`line_name`).
+
 `confidence` is the calibrated probability that the forecast is accurate in the spec's own
 sense, |predicted - actual| / actual <= `accuracy_threshold` percent: a logistic model of
 that event on the size of the forecast move and the coin's recent volatility (a calm coin
@@ -25,7 +30,18 @@ from models.calibration import add_one_rate, probability_floor
 from models.factors import DEFAULT_FACTORS, factor_frame
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
 from models.features import coin_features, cross_sectional_ranks, sector_features
+from models.intervals import (
+    DEFAULT_LEVEL,
+    LOWER,
+    UPPER,
+    ConformalInterval,
+    check_level,
+    interval_report,
+    naive_bounds,
+    volatility_scale,
+)
 from models.labels import asset_labels
+from models.layers import DEFAULT_HORIZONS
 from models.metrics import calibration_report, price_accuracy
 from models.panel import MarketPanel
 
@@ -33,6 +49,24 @@ DEFAULT_ACCURACY_THRESHOLD = 5.0  # percent, the spec's predictions.accuracy_thr
 VOLATILITY_COLUMNS = ("realized_vol_24h", "realized_vol_168h")
 SECTOR_COLUMNS = ("sector_relative_24h", "sector_relative_168h", "sector_vol_168h")
 FACTOR_NAMES = tuple(factor.name for factor in DEFAULT_FACTORS)
+LINE_PREFIX = "asset_price"
+
+
+def line_name(horizon: int) -> str:
+    """The registered name of the asset forecasts `horizon` hours ahead.
+
+    The layer's default horizon keeps the plain name that registries made before there were
+    several horizons already hold.
+    """
+    return LINE_PREFIX if horizon == DEFAULT_HORIZONS["asset"] else f"{LINE_PREFIX}_{horizon}h"
+
+
+def is_line_name(name: str) -> bool:
+    """Whether `name` is the registered name of an asset line (of any horizon)."""
+    suffix = name.removeprefix(f"{LINE_PREFIX}_")
+    return name == LINE_PREFIX or (
+        suffix != name and suffix.endswith("h") and suffix[:-1].isascii() and suffix[:-1].isdigit()
+    )
 
 
 def accurate(
@@ -45,16 +79,24 @@ def accurate(
 class AssetPriceFamily(CrossSectionalFamily):
     """Ranked coin, sector and factor features; the baseline is persistence (random walk)."""
 
-    name: ClassVar[str] = "asset_price"
+    name: ClassVar[str] = LINE_PREFIX
     model_type: ClassVar[str] = "asset"
     layer: ClassVar[int] = 3
     target: ClassVar[str] = "forward_return"
     output: ClassVar[str] = "predicted_return"
-    non_tree_params: ClassVar[tuple[str, ...]] = ("accuracy_threshold",)
+    non_tree_params: ClassVar[tuple[str, ...]] = ("accuracy_threshold", "interval_level")
+
+    @property
+    def registered_name(self) -> str:
+        return line_name(self.horizon)
 
     @property
     def accuracy_threshold(self) -> float:
         return float(self.params.get("accuracy_threshold", DEFAULT_ACCURACY_THRESHOLD))
+
+    @property
+    def interval_level(self) -> float:
+        return check_level(float(self.params.get("interval_level", DEFAULT_LEVEL)))
 
     def features(self, panel: MarketPanel) -> pd.DataFrame:
         """Ranks across the coins of each hour (`xs_*`), plus raw volatilities for confidence."""
@@ -80,11 +122,23 @@ class AssetPriceFamily(CrossSectionalFamily):
             list(FACTOR_NAMES), axis=1
         )
 
-    # ---- confidence
+    def baseline(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Persistence, and the naive interval around it."""
+        naive = super().baseline(X)
+        naive[LOWER], naive[UPPER] = naive_bounds(
+            volatility_scale(X, self.horizon), self.interval_level
+        )
+        return naive
+
+    # ---- confidence and interval
     def calibrate(self, X: pd.DataFrame, raw: pd.DataFrame, y: pd.DataFrame) -> Self:
         super().calibrate(X, raw, y)
         forecast = super().serve(X, raw)[self.output].to_numpy()
-        outcomes = accurate(forecast, y[self.target].to_numpy(), self.accuracy_threshold)
+        actual = y[self.target].to_numpy()
+        self.interval_ = ConformalInterval.fit(
+            actual - forecast, volatility_scale(X, self.horizon), self.interval_level
+        )
+        outcomes = accurate(forecast, actual, self.accuracy_threshold)
         self.accuracy_rate_ = add_one_rate(int(outcomes.sum()), len(outcomes))
         self.confidence_floor_ = probability_floor(len(outcomes))
         self.confidence_model_: LogisticRegression | None = None
@@ -94,8 +148,16 @@ class AssetPriceFamily(CrossSectionalFamily):
         return self
 
     def serve(self, X: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+        """The forecast, its confidence and its interval; before `calibrate`, the naive
+        interval, since nothing yet says how far the forecast errs."""
         served = super().serve(X, raw)
-        served["confidence"] = self._confidence(X, served[self.output].to_numpy())
+        forecast = served[self.output].to_numpy()
+        served["confidence"] = self._confidence(X, forecast)
+        interval: ConformalInterval | None = getattr(self, "interval_", None)
+        if interval is not None:
+            served[LOWER], served[UPPER] = interval.bounds(
+                forecast, volatility_scale(X, self.horizon)
+            )
         return served
 
     def _confidence(self, X: pd.DataFrame, forecast: np.ndarray) -> np.ndarray:
@@ -115,6 +177,9 @@ class AssetPriceFamily(CrossSectionalFamily):
         predicted = predictions[self.output].to_numpy()
         actual = y[self.target].to_numpy()
         scores["accuracy_rate"] = float(accurate(predicted, actual, self.accuracy_threshold).mean())
+        if LOWER in predictions:
+            lower, upper = predictions[LOWER].to_numpy(), predictions[UPPER].to_numpy()
+            scores.update(interval_report(lower, upper, actual, self.interval_level))
         return scores
 
     def calibration_report(
@@ -130,7 +195,7 @@ class AssetPriceFamily(CrossSectionalFamily):
         )
 
     def _serving_state(self) -> dict[str, Any]:
-        names = ("confidence_model_", "accuracy_rate_", "confidence_floor_")
+        names = ("confidence_model_", "accuracy_rate_", "confidence_floor_", "interval_")
         extra = {name: getattr(self, name) for name in names}
         return {**super()._serving_state(), **extra}
 

@@ -74,6 +74,11 @@ class ModelFamily(ABC):
     primary_metric: ClassVar[str]
     lower_is_better: ClassVar[bool] = True
 
+    @property
+    def registered_name(self) -> str:
+        """The name of this family's version line in MLflow and `ai_models`."""
+        return self.name
+
     # ---- data
     @abstractmethod
     def features(self, panel: MarketPanel) -> pd.DataFrame:
@@ -99,7 +104,8 @@ class ModelFamily(ABC):
 
     @abstractmethod
     def baseline(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The naive forecast for the rows of X, in the same columns as `predict`."""
+        """The naive forecast for the rows of X: the columns of `predict`, and any the serving
+        transform adds beyond them (a naive interval, say)."""
 
     @abstractmethod
     def score(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, Any]:

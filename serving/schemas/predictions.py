@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from serving.schemas.common import Crypto, Id, Input, Schema
 
@@ -18,7 +18,8 @@ class PredictionRequest(Input):
         default=None,
         ge=1,
         le=720,
-        description="Hours ahead; must match the active asset model (default: its horizon).",
+        description="Hours ahead: one the active asset models are trained for (422 names "
+        "them otherwise); by default the primary one, 24.",
     )
     watchlist_id: Id | None = Field(default=None, description="The watchlist this serves.")
     layer: Literal[3] = Field(
@@ -37,6 +38,12 @@ class BatchPredictionRequest(Input):
 
 class PredictionUpdate(Input):
     notes: str | None = Field(max_length=5000, description="The only editable field.")
+
+
+class PriceInterval(Schema):
+    lower: float = Field(description="The price the actual should not fall below.")
+    upper: float = Field(description="The price it should not rise above.")
+    level: float = Field(description="The share of actual prices the interval is made to hold.")
 
 
 class PredictionOut(Schema):
@@ -72,6 +79,30 @@ class PredictionOut(Schema):
     is_accurate: bool | None
     created_at: datetime | None
     evaluated_at: datetime | None
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The central interval of the price forecast (also in predicted_value)."
+    )
+    @property
+    def interval(self) -> PriceInterval | None:
+        return price_interval(self.predicted_value)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Once realised: whether the actual price fell inside the interval."
+    )
+    @property
+    def within_interval(self) -> bool | None:
+        interval = self.interval
+        if interval is None or self.actual_price is None:
+            return None
+        return interval.lower <= self.actual_price <= interval.upper
+
+
+def price_interval(value: dict[str, Any] | None) -> PriceInterval | None:
+    """The interval a stored forecast carries; None for one made before intervals."""
+    if not value or any(key not in value for key in ("lower", "upper", "level")):
+        return None
+    return PriceInterval(lower=value["lower"], upper=value["upper"], level=value["level"])
 
 
 class AccuracyOut(Schema):

@@ -127,7 +127,8 @@ def test_request_errors(
         PREDICTIONS, headers=alice.headers, json={"crypto": "BTC", "horizon_hours": 48}
     )
     assert other.status_code == 422
-    assert "24 hours ahead" in other.json()["detail"]
+    assert "trained horizons: 24" in other.json()["detail"]
+    assert other.json()["trained_horizons"] == [24]
     assert client.post(PREDICTIONS, headers=alice.headers, json={}).status_code == 422
     with api_engine.begin() as connection:
         bobs = connection.execute(
