@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -107,7 +108,9 @@ def trained_store(
         write_candles(engine, frames, market.coins)
         tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
         client = configure_tracking(tracking_uri, root / "mlartifacts")
-        train_layers(engine, client, root / "mlartifacts", load_panel(engine), LAYERS, SMALL)
+        # Two asset lines, so that the API serves several horizons.
+        settings = replace(SMALL, forecast_horizons=(6, 24))
+        train_layers(engine, client, root / "mlartifacts", load_panel(engine), LAYERS, settings)
         engine.dispose()
         name = make_url(url).database
         assert name is not None

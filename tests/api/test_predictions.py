@@ -90,6 +90,41 @@ def test_post_prediction_persists_a_complete_row(
     assert activity.entity_id == body["id"]
 
 
+def test_a_forecast_with_its_interval_for_every_trained_horizon_and_422_between_them(
+    client: TestClient, alice: Account, api_engine: Engine, trained_store: TrainedStore
+) -> None:
+    """The store trains the asset family at 6 and 24 hours (`tests/api/conftest.py`)."""
+    for horizon, name in ((6, "asset_price_6h"), (24, "asset_price")):
+        made = client.post(
+            PREDICTIONS, headers=alice.headers, json={"crypto": "ETH", "horizon_hours": horizon}
+        )
+        assert made.status_code == 201, made.text
+        body = made.json()
+        assert (body["prediction_horizon"], body["model_name"]) == (horizon, name)
+        target = trained_store.last_candle + timedelta(hours=horizon)
+        assert datetime.fromisoformat(body["target_datetime"]) == target
+        interval = body["interval"]
+        assert interval["lower"] <= body["predicted_price"] <= interval["upper"]
+        assert interval["lower"] < interval["upper"]
+        assert interval["level"] == 0.8
+        assert {"lower", "upper", "level"} <= set(body["predicted_value"])
+        assert body["within_interval"] is None  # not realised yet
+    batch = client.post(
+        f"{PREDICTIONS}/batch",
+        headers=alice.headers,
+        json={"cryptos": ["BTC", "ETH"], "horizon_hours": 6},
+    )
+    assert batch.status_code == 201, batch.text
+    assert {item["prediction_horizon"] for item in batch.json()} == {6}
+    before = _count(api_engine)
+    for body in ({"crypto": "ETH", "horizon_hours": 12}, {"cryptos": ["ETH"], "horizon_hours": 12}):
+        path = PREDICTIONS if "crypto" in body else f"{PREDICTIONS}/batch"
+        between = client.post(path, headers=alice.headers, json=body)
+        assert between.status_code == 422, between.text
+        assert between.json()["trained_horizons"] == [6, 24]
+    assert _count(api_engine) == before
+
+
 def test_batch_is_written_whole_or_not_at_all(
     client: TestClient, alice: Account, api_engine: Engine
 ) -> None:
@@ -127,8 +162,8 @@ def test_request_errors(
         PREDICTIONS, headers=alice.headers, json={"crypto": "BTC", "horizon_hours": 48}
     )
     assert other.status_code == 422
-    assert "trained horizons: 24" in other.json()["detail"]
-    assert other.json()["trained_horizons"] == [24]
+    assert "trained horizons: 6, 24" in other.json()["detail"]
+    assert other.json()["trained_horizons"] == [6, 24]
     assert client.post(PREDICTIONS, headers=alice.headers, json={}).status_code == 422
     with api_engine.begin() as connection:
         bobs = connection.execute(
@@ -176,14 +211,14 @@ def test_no_active_model_is_503_and_a_promotion_needs_no_restart(
     )
     with Session(api_engine) as session, session.begin():
         session.execute(
-            update(AiModel).where(AiModel.name == "asset_price").values(status="inactive")
+            update(AiModel).where(AiModel.model_type == "asset").values(status="inactive")
         )
     down = client.post(PREDICTIONS, headers=alice.headers, json={"crypto": "BTC"})
     assert down.status_code == 503
     assert "no active asset model" in down.json()["detail"]
     with Session(api_engine) as session, session.begin():
         session.execute(
-            update(AiModel).where(AiModel.name == "asset_price").values(status="active")
+            update(AiModel).where(AiModel.model_type == "asset").values(status="active")
         )
     assert (
         client.post(PREDICTIONS, headers=alice.headers, json={"crypto": "BTC"}).status_code == 201

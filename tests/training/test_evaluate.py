@@ -37,9 +37,17 @@ def candle(session: Session, crypto_id: int, hour: datetime, close: str) -> None
 
 
 def prediction(
-    session: Session, crypto_id: int, predicted: str, target: datetime, threshold: str = "5.0"
+    session: Session,
+    crypto_id: int,
+    predicted: str,
+    target: datetime,
+    threshold: str = "5.0",
+    interval: tuple[float, float] | None = None,
 ) -> Prediction:
+    """A due asset forecast; with `interval`, the (lower, upper) prices of an 80 % one."""
+    value = None if interval is None else {"lower": interval[0], "upper": interval[1], "level": 0.8}
     row = Prediction(
+        predicted_value=value,
         crypto_id=crypto_id,
         model_name="asset_price",
         model_version="1",
@@ -176,7 +184,10 @@ def _two_thousand_due(engine: Engine, registered: bool = False) -> None:
         for hour in range(2000):
             moment = T0 + timedelta(hours=hour)
             candle(session, btc, moment, "100")
-            prediction(session, btc, str(100 + hour % 7), moment)
+            predicted = 100 + hour % 7
+            # Inside for 3 of every 7 rows; one in three rows has no interval.
+            interval = None if hour % 3 == 0 else (predicted - 2.0, predicted + 2.5)
+            prediction(session, btc, str(predicted), moment, interval=interval)
 
 
 def _evaluate_twice_at_once(url: str) -> list[int]:
@@ -464,6 +475,10 @@ def _history(engine: Engine, version: str = "1") -> dict:
 
 def _same_figures(live: dict, history: dict) -> None:
     assert live["n_evaluated"] == history["n_evaluated"]
+    assert live.get("n_interval") == history.get("n_interval")
+    for key in ("interval_coverage", "interval_width_pct", "interval_level"):
+        if key in history:
+            assert live[key] == pytest.approx(history[key], rel=1e-12), key
     assert [(b["bin"], b["count"]) for b in live["reliability"]] == [
         (b["bin"], b["count"]) for b in history["reliability"]
     ]
@@ -489,7 +504,9 @@ def test_live_metrics_fold_each_run_into_the_stored_sums(engine: Engine, btc: in
             moment = T0 + timedelta(hours=hour)
             if hour != 5:
                 candle(session, btc, moment, str(100 + hour % 4))
-            row = prediction(session, btc, str(99 + hour % 5), moment)
+            predicted = 99 + hour % 5
+            interval = (predicted - 1.5 - hour % 3, predicted + 1.0 + hour % 2)
+            row = prediction(session, btc, str(predicted), moment, interval=interval)
             row.confidence_score = Decimal(hour % 11) / 10
 
     evaluate(engine, as_of=T0 + timedelta(hours=9))
@@ -503,6 +520,76 @@ def test_live_metrics_fold_each_run_into_the_stored_sums(engine: Engine, btc: in
     assert first["n_evaluated"] == 9
     assert live["n_evaluated"] == 30
     _same_figures(live, _history(engine))
+    inside, widths = _interval_recomputed(engine)
+    assert live["n_interval"] == len(inside) == 30
+    assert live["interval_coverage"] == pytest.approx(sum(inside) / 30, rel=1e-12)
+    assert live["interval_width_pct"] == pytest.approx(sum(widths) / 30, rel=1e-12)
+    assert live["interval_level"] == pytest.approx(0.8)
+
+
+def _interval_recomputed(engine: Engine) -> tuple[list[bool], list[float]]:
+    """Per realised row with an interval, in Python: whether the actual price lay inside it,
+    and its width in percent of the input price."""
+    with Session(engine) as session:
+        rows = session.scalars(select(Prediction).where(Prediction.is_realized.is_(True))).all()
+    inside, widths = [], []
+    for row in rows:
+        if not row.predicted_value:
+            continue
+        assert row.actual_price is not None
+        lower, upper = row.predicted_value["lower"], row.predicted_value["upper"]
+        inside.append(lower <= float(row.actual_price) <= upper)
+        widths.append((upper - lower) * 100 / float(row.input_price))
+    return inside, widths
+
+
+def test_evaluation_of_intervals_is_idempotent(engine: Engine, btc: int) -> None:
+    with Session(engine) as session, session.begin():
+        _register(session, "1", fresh=True)
+        for hour in range(10):
+            candle(session, btc, T0 + timedelta(hours=hour), "100")
+            prediction(session, btc, "101", T0 + timedelta(hours=hour), interval=(99.5, 100.5))
+    evaluate(engine, as_of=T0 + timedelta(hours=9))
+    once = _live(engine)
+
+    evaluate(engine, as_of=T0 + timedelta(hours=9))
+
+    again = _live(engine)
+    assert (again["n_interval"], again["interval_coverage"]) == (10, 1.0)
+    assert {k: v for k, v in again.items() if k != "updated_at"} == {
+        k: v for k, v in once.items() if k != "updated_at"
+    }
+
+
+def test_interval_coverage_alarm_on_a_constructed_set(engine: Engine, btc: int) -> None:
+    """80 % intervals that hold the price 6 times in 10 over 50 predictions raise the alarm;
+    7 in 10, or 6 in 10 over fewer than 50, do not."""
+    from builders import user
+    from db.schema import AiModel, Notification
+
+    with engine.begin() as connection:
+        user(connection, "admin@example.com", role="admin")
+    counts = {"1": (50, 6), "2": (50, 7), "3": (40, 6)}  # version: (rows, inside per 10)
+    with Session(engine) as session, session.begin():
+        for version in counts:
+            session.add(AiModel(name="asset_price", version=version, model_type="asset"))
+        for hour in range(50):
+            candle(session, btc, T0 + timedelta(hours=hour), "100")
+        for version, (rows, inside) in counts.items():
+            for hour in range(rows):
+                held = hour % 10 < inside
+                interval = (99.0, 101.0) if held else (101.0, 103.0)
+                # Accurate and confident at 0.95, so only the interval can raise an alarm.
+                row = prediction(session, btc, "100", T0 + timedelta(hours=hour), interval=interval)
+                row.model_version, row.confidence_score = version, Decimal("0.95")
+
+    summary = evaluate(engine, as_of=T0 + timedelta(days=10))
+
+    assert [alarm.split(":")[0] for alarm in summary.drift_alarms] == ["asset_price v1"]
+    assert "live interval coverage 0.600 is below its level 0.80" in summary.drift_alarms[0]
+    with Session(engine) as session:
+        [alert] = session.scalars(select(Notification)).all()
+    assert "over 50 predictions" in alert.message
 
 
 def test_live_metrics_add_only_the_rows_a_run_evaluated(engine: Engine, btc: int) -> None:
@@ -581,6 +668,9 @@ def test_two_runs_at_once_fold_their_rows_into_the_live_metrics_once(
     live = _live(pg_engine)
     assert live["n_evaluated"] == 2000
     _same_figures(live, _history(pg_engine))
+    inside, _ = _interval_recomputed(pg_engine)
+    assert live["n_interval"] == len(inside) == 1333
+    assert live["interval_coverage"] == pytest.approx(sum(inside) / len(inside), rel=1e-12)
 
 
 @pytest.mark.postgres
@@ -592,7 +682,10 @@ def test_evaluation_updates_are_heap_only(pg_engine: Engine) -> None:
         for hour in range(500):
             moment = T0 + timedelta(hours=hour)
             candle(session, btc, moment, "100")
-            prediction(session, btc, str(100 + hour % 7), moment)
+            predicted = 100 + hour % 7
+            # Inside for 3 of every 7 rows; one in three rows has no interval.
+            interval = None if hour % 3 == 0 else (predicted - 2.0, predicted + 2.5)
+            prediction(session, btc, str(predicted), moment, interval=interval)
     assert evaluate(pg_engine, as_of=T0 + timedelta(days=30)).evaluated == 500
     pg_engine.dispose()  # the backend exits and flushes its statistics
 

@@ -44,6 +44,8 @@ class Store:
         self.client = configure_tracking(self.tracking_uri, self.artifacts)
 
     def train(self, layers: list[str], settings: TrainSettings = SETTINGS) -> list[TrainOutcome]:
+        # MLflow's tracking URI is process-wide: another module's store may have moved it.
+        self.client = configure_tracking(self.tracking_uri, self.artifacts)
         panel = load_panel(self.engine)
         return train_layers(self.engine, self.client, self.artifacts, panel, layers, settings)
 
@@ -256,3 +258,35 @@ def test_without_sectors_the_sector_family_is_skipped_and_the_others_train(
     with Session(store.engine) as session:
         forecast = set(session.scalars(select(Prediction.crypto_id)))
     assert len(forecast) == 6  # every coin, none of which has a sector
+
+
+def test_each_forecast_horizon_is_its_own_line_and_analyze_writes_each(store: Store) -> None:
+    """Runs last in this module: it adds a 6-hour asset line to the shared store."""
+    from db.schema import Prediction
+    from serving.analysis import analyze
+    from serving.models_cache import ActiveModels
+    from serving.predictor import Predictor
+
+    [outcome] = store.train(["asset"], replace(SETTINGS, forecast_horizons=(6,)))
+
+    assert (outcome.name, outcome.version, outcome.status) == ("asset_price_6h", "1", "active")
+    line = next(row for row in store.rows() if row.name == "asset_price_6h")
+    assert line.configuration["horizon_hours"] == 6
+    validation = line.performance_metrics["validation"]
+    assert validation["interval_level"] == 0.8 and 0 < validation["interval_coverage"] < 1
+    assert line.performance_metrics["baseline"]["interval_width_pct"] > 0
+    panel = load_panel(store.engine)
+    report = analyze(store.engine, Predictor(ActiveModels(store.engine)), panel)
+
+    assert report.written["predictions"] == 6  # the 24-hour ones were made by an earlier test
+    with Session(store.engine) as session:
+        rows = session.scalars(
+            select(Prediction).where(Prediction.model_name == "asset_price_6h")
+        ).all()
+    assert len(rows) == 6
+    for row in rows:
+        assert row.prediction_horizon == 6
+        assert row.target_datetime == report.as_of + timedelta(hours=6)
+        value = row.predicted_value or {}
+        assert value["lower"] <= float(row.predicted_price) <= value["upper"]
+        assert value["level"] == 0.8
