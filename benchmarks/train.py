@@ -52,7 +52,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -60,6 +60,7 @@ from typing import Any
 import pandas as pd
 from report import METRICS_HEADER, metrics_table, table
 
+from cryptopredict.settings import DEFAULT_FORECAST_HORIZONS
 from models.panel import MarketPanel
 from models.validation import ValidationResult, fit_final
 from training.candles import discover_candle_files, read_candle_file, read_coins_file
@@ -215,26 +216,28 @@ def train_family(
     panel: MarketPanel,
     settings: TrainSettings,
     store: MlflowStore | None,
+    horizon: int | None = None,
 ) -> tuple[FamilyRun, ValidationResult]:
-    family = settings.family(layer)
-    progress(f"{layer}: walk-forward validation ({settings.n_folds} folds)")
+    family = settings.family(layer, horizon)
+    name = family.registered_name
+    progress(f"{name}: walk-forward validation ({settings.n_folds} folds)")
     with measure() as validate:
-        data, result = validate_family(layer, panel, settings)
-    progress(f"{layer}: validated in {validate.wall_s:.1f} s; final fit on all {len(data.X)} rows")
+        data, result = validate_family(layer, panel, settings, horizon)
+    progress(f"{name}: validated in {validate.wall_s:.1f} s; final fit on all {len(data.X)} rows")
     with measure() as final_fit:
-        final = fit_final(lambda: settings.family(layer), data, result)
-    progress(f"{layer}: final fit in {final_fit.wall_s:.1f} s")
+        final = fit_final(lambda: settings.family(layer, horizon), data, result)
+    progress(f"{name}: final fit in {final_fit.wall_s:.1f} s")
     mlflow_step = None
     if store is not None:
-        configuration = run_configuration(layer, panel, settings)
+        configuration = run_configuration(layer, panel, settings, horizon)
         with measure() as mlflow_step:
             log_and_register(
                 store.client, store.artifact_root, layer, final, data, result, configuration
             )
-        progress(f"{layer}: MLflow run and registered version in {mlflow_step.wall_s:.1f} s")
+        progress(f"{name}: MLflow run and registered version in {mlflow_step.wall_s:.1f} s")
     run = FamilyRun(
         layer=layer,
-        name=family.name,
+        name=name,
         rows=len(data.X),
         features=data.X.shape[1],
         validate=validate,
@@ -255,8 +258,12 @@ def train_family(
 def train_all(
     panel: MarketPanel, settings: TrainSettings, store: MlflowStore | None
 ) -> list[FamilyRun]:
-    """Every family, top-down as `train_layers` trains them."""
-    return [train_family(layer, panel, settings, store)[0] for layer in LAYER_ORDER]
+    """Every family at every horizon, top-down as `train_layers` trains them."""
+    return [
+        train_family(layer, panel, settings, store, horizon)[0]
+        for layer in LAYER_ORDER
+        for horizon in settings.line_horizons(layer)
+    ]
 
 
 # ---------------------------------------------------------------------------- reporting
@@ -360,10 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         f"panel: {len(panel.symbols)} coins x {len(panel.hours)} hours "
         f"(generate {generate.wall_s:.1f} s, panel {build.wall_s:.1f} s)"
     )
-    settings = TrainSettings()
+    # The asset family at every default forecast horizon, as `cryptopredict train` trains it.
+    settings = TrainSettings(forecast_horizons=DEFAULT_FORECAST_HORIZONS)
     if args.xgb_jobs is not None:
         jobs = {"n_jobs": args.xgb_jobs}
-        settings = TrainSettings(params={layer: jobs for layer in TREE_LAYERS})
+        settings = replace(settings, params={layer: jobs for layer in TREE_LAYERS})
     with tempfile.TemporaryDirectory(prefix="bench-train-mlflow-") as tmp:
         store = None
         if not args.no_mlflow:

@@ -31,13 +31,7 @@ from models.panel import MarketPanel
 from serving.errors import Conflict, ServiceUnavailable, Unprocessable
 from serving.models_cache import LoadedModel, ModelSet
 from serving.prediction_rows import prediction_row
-from serving.predictor import (
-    HISTORY_HOURS,
-    NO_ASSET_MODEL,
-    MarketView,
-    Predictor,
-    recent,
-)
+from serving.predictor import HISTORY_HOURS, NO_ASSET_MODEL, MarketView, Predictor, recent
 from training.datasets import load_panel
 
 CACHED_HOURS = 4
