@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-ingest bench-train bench-real bench-evaluate bench-serve clean
+.PHONY: install demo test lint bench-ingest bench-train bench-real bench-intervals bench-evaluate bench-serve clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench-train: $(INSTALLED)
 
 bench-real: $(INSTALLED)
 	$(BIN)/python benchmarks/real_data.py
+
+bench-intervals: $(INSTALLED)
+	$(BIN)/python benchmarks/intervals.py
 
 bench-evaluate: $(INSTALLED)
 	$(BIN)/python benchmarks/evaluate.py
