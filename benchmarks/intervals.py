@@ -16,6 +16,7 @@ Coverage is the share of actual prices inside (goal: the level); width is the me
 upper minus lower as a percent of the price. Better calibrated = coverage nearer the level.
 
     .venv/bin/python benchmarks/intervals.py [--data DIR ...] [--coins N] [--horizon H ...]
+        [--no-quantile-model]
 """
 
 from __future__ import annotations
@@ -84,15 +85,19 @@ def quantile_model_bounds(
     return stacked[:, 0], stacked[:, 1]
 
 
-def horizon_row(panel: Any, horizon: int, settings: TrainSettings) -> dict[str, Any]:
+def horizon_row(
+    panel: Any, horizon: int, settings: TrainSettings, quantile_model: bool
+) -> dict[str, Any]:
     started = perf_counter()
     data, result = validate_family("asset", panel, settings, horizon)
     validated = perf_counter() - started
     scored = result.scored
     actual = result.oof.y["forward_return"].to_numpy()[scored]
     level = float(result.model_metrics["interval_level"])
-    lower, upper = quantile_model_bounds(data, result, level)
-    quantile = interval_report(lower[scored], upper[scored], actual, level)
+    quantile: dict[str, Any] = {}
+    if quantile_model:
+        lower, upper = quantile_model_bounds(data, result, level)
+        quantile = interval_report(lower[scored], upper[scored], actual, level)
     return {
         "horizon": horizon,
         "rows": int(scored.sum()),
@@ -121,6 +126,9 @@ def print_rows(name: str, rows: list[dict[str, Any]]) -> None:
         line = [name, f"{row['horizon']} h", f"{row['rows']:,}"]
         for method in ("served", "quantile_model", "naive"):
             figures = row[method]
+            if not figures:
+                line += ["-", "-"]
+                continue
             line += [f"{figures['interval_coverage']:.1%}", f"{figures['interval_width_pct']:.2f}"]
         lines.append(line)
     print(table(header, lines), flush=True)
@@ -132,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coins", type=int, default=None, help="the N coins with most candles")
     parser.add_argument("--horizon", type=int, action="append", help="hours ahead (repeat)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument(
+        "--no-quantile-model",
+        action="store_true",
+        help="score the served and naive intervals only (the quantile fits take most of the time)",
+    )
     args = parser.parse_args(argv)
     folders = args.data or [SHARED_DATA / name for name in DEFAULT_SETS]
     horizons = tuple(args.horizon or DEFAULT_HORIZONS)
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for horizon in horizons:
             progress(f"{folder.name}: {horizon} h")
-            rows.append(horizon_row(panel, horizon, settings))
+            rows.append(horizon_row(panel, horizon, settings, not args.no_quantile_model))
         print_rows(folder.name, rows)
         results[folder.name] = rows
         args.json.write_text(json.dumps(results, indent=2, default=str))

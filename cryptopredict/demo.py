@@ -4,6 +4,10 @@ Each step first looks at what exists and reuses it, so running the demo twice do
 or duplicate anything. The models are trained on candles up to `backfill_days` before the
 last candle and then analyse that window hour by hour, so the history the evaluation
 backfills is out of sample: no analysed hour was seen in training.
+
+A synthetic market keeps its recipe (coins, seed, first hour) in a file beside the database,
+so that `append_candles` can continue it to any later hour: the generator gives the same
+candles for the hours already stored, and new ones after them (see `cryptopredict.live`).
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,20 +25,22 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from db.schema import AiModel, Prediction, PriceData, User
-from models.families import FAMILIES
+from cryptopredict.clock import current_hour, floor_hour
+from db.schema import AiModel, Cryptocurrency, Prediction, PriceData, User
 from models.layers import LAYERS
 from serving import auth
 from serving.analysis import analyze
 from serving.models_cache import ActiveModels
-from serving.predictor import Predictor
-from training.datasets import load_panel
+from serving.predictor import HISTORY_HOURS, Predictor
+from training.datasets import load_panel, load_window
 from training.ingest import ingest, write_candles
-from training.synthetic import generate_market
+from training.synthetic import SyntheticMarket, generate_until, start_for
 from training.train import TrainOutcome, TrainSettings, train_layers
 
 DEMO_EMAIL = "demo@example.com"
+MARKET_FILE = "demo-market.json"
 Report = Callable[[str], None]
+_HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,33 @@ class MarketPlan:
     coins: int
     days: int
     seed: int
+    # Where a generated market's recipe is kept, so that the demo can continue it.
+    recipe_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class MarketRecipe:
+    """What regenerates the demo's synthetic market through any later hour."""
+
+    coins: int
+    seed: int
+    start: datetime  # the first hour
+
+    def generate(self, until: datetime) -> SyntheticMarket:
+        return generate_until(self.coins, self.seed, self.start, until)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fields = {"coins": self.coins, "seed": self.seed, "start": self.start.isoformat()}
+        path.write_text(json.dumps(fields))
+
+    @classmethod
+    def load(cls, path: Path) -> MarketRecipe | None:
+        if not path.exists():
+            return None
+        fields = json.loads(path.read_text())
+        start = floor_hour(datetime.fromisoformat(fields["start"]))
+        return cls(int(fields["coins"]), int(fields["seed"]), start)
 
 
 def last_candle(engine: Engine) -> datetime | None:
@@ -53,38 +86,94 @@ def last_candle(engine: Engine) -> datetime | None:
         return session.scalar(select(func.max(PriceData.timestamp)))
 
 
-def ensure_market(engine: Engine, plan: MarketPlan, report: Report) -> datetime:
+def first_candle(engine: Engine) -> datetime | None:
+    with Session(engine) as session:
+        return session.scalar(select(func.min(PriceData.timestamp)))
+
+
+def ensure_market(
+    engine: Engine, plan: MarketPlan, report: Report, now: datetime | None = None
+) -> datetime:
     """Candles in `price_data`: the ones already there, ingested CSVs, or a synthetic market.
 
-    A synthetic market ends at the current hour, so the API can forecast from it at once.
+    A synthetic market ends at the current hour (of `now`), so the API can forecast from it
+    at once; its recipe goes to `plan.recipe_file`, first, so that it always describes the
+    stored market. Ingested candles remove a recipe left there.
     """
     existing = last_candle(engine)
     if existing is not None:
         report(f"market: reusing the candles in the database (last {existing:%Y-%m-%d %H:%M})")
         return existing
     if plan.data_dir is not None:
+        if plan.recipe_file is not None:
+            plan.recipe_file.unlink(missing_ok=True)
         report(f"market: ingesting {plan.data_dir}")
         ingest(engine, plan.data_dir, coins_file=plan.coins_file)
     else:
-        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        start = end - timedelta(hours=24 * plan.days - 1)
+        end = current_hour() if now is None else floor_hour(now)
+        start = start_for(end, plan.days).to_pydatetime()
+        recipe = MarketRecipe(plan.coins, plan.seed, start)
+        if plan.recipe_file is not None:
+            recipe.save(plan.recipe_file)
         report(f"market: generating {plan.coins} coins x {plan.days} days ending {end:%H:%M}")
-        market = generate_market(plan.coins, plan.days, plan.seed, start=start)
-        frames = {
-            symbol: frame.drop(columns="symbol").reset_index(drop=True)
-            for symbol, frame in market.candles.groupby("symbol", sort=False)
-        }
-        write_candles(engine, frames, market.coins)
+        market = recipe.generate(end)
+        _write_candles(engine, market.candles, market.coins)
     latest = last_candle(engine)
     if latest is None:
         raise ValueError("no candles were loaded")
     return latest
 
 
-def active_layers(engine: Engine) -> set[str]:
+def stored_recipe(engine: Engine, path: Path) -> MarketRecipe | None:
+    """The recipe of the market in the database, if it was generated here; None otherwise
+    (candles ingested, or a recipe that does not start where the stored candles do)."""
+    recipe = MarketRecipe.load(path)
+    if recipe is None or first_candle(engine) != recipe.start:
+        return None
+    return recipe
+
+
+def append_candles(engine: Engine, recipe: MarketRecipe, until: datetime) -> dict[datetime, int]:
+    """Continue the synthetic market through `until`, the way `ingest` writes candles: each
+    coin's candles after its last stored one, never one that is there already. Returns the
+    number of candles written per hour."""
+    market = recipe.generate(until)
+    candles = market.candles
+    newest = candles["symbol"].map(last_candles(engine))
+    fresh = candles[newest.isna() | (candles["timestamp"] > newest)]
+    if fresh.empty:
+        return {}
+    _write_candles(engine, fresh, market.coins)
+    return {
+        hour.to_pydatetime(): int(count)
+        for hour, count in fresh["timestamp"].value_counts().sort_index().items()
+    }
+
+
+def last_candles(engine: Engine) -> dict[str, datetime]:
+    """Each coin's newest stored candle."""
+    query = (
+        select(Cryptocurrency.symbol, func.max(PriceData.timestamp))
+        .join(PriceData, PriceData.crypto_id == Cryptocurrency.id)
+        .group_by(Cryptocurrency.symbol)
+    )
     with Session(engine) as session:
-        names = set(session.scalars(select(AiModel.name).where(AiModel.status == "active")))
-    return {layer for layer in LAYERS if FAMILIES[layer].name in names}
+        return {symbol: newest for symbol, newest in session.execute(query).all()}
+
+
+def _write_candles(engine: Engine, candles: pd.DataFrame, coins: pd.DataFrame) -> None:
+    """A long frame of candles of many coins, through ingest's writer."""
+    frames = {
+        symbol: frame.drop(columns="symbol").reset_index(drop=True)
+        for symbol, frame in candles.groupby("symbol", sort=False)
+    }
+    write_candles(engine, frames, coins)
+
+
+def active_names(engine: Engine) -> set[str]:
+    """The names of the version lines that have an active version."""
+    with Session(engine) as session:
+        return set(session.scalars(select(AiModel.name).where(AiModel.status == "active")))
 
 
 def ensure_models(
@@ -95,8 +184,20 @@ def ensure_models(
     report: Report,
     settings: TrainSettings | None = None,
 ) -> list[TrainOutcome]:
-    """Train the layers that have no active version, on candles up to `train_until`."""
-    missing = [layer for layer in LAYERS if layer not in active_layers(engine)]
+    """Train the version lines (a layer, or the asset layer at a horizon) that have no active
+    version, on candles up to `train_until`."""
+    settings = settings or TrainSettings()
+    active = active_names(engine)
+    horizons = tuple(
+        horizon
+        for horizon in settings.forecast_horizons
+        if settings.family("asset", horizon).registered_name not in active
+    )
+    missing = [
+        layer
+        for layer in LAYERS
+        if (horizons if layer == "asset" else settings.family(layer).registered_name not in active)
+    ]
     if not missing:
         report("models: every layer has an active version; reusing them")
         return []
@@ -108,7 +209,7 @@ def ensure_models(
         artifact_root,
         panel,
         missing,
-        settings or TrainSettings(),
+        replace(settings, forecast_horizons=horizons),
         progress=lambda message: report(f"  {message}"),
     )
 
@@ -119,26 +220,44 @@ def backfill_analyses(
     on_hour: Callable[[datetime], None],
 ) -> int:
     """Analyse each hour as it stood then; hours already analysed are skipped by `analyze`."""
-    if not hours:
-        return 0
-    panel = load_panel(engine, until=hours[-1])
-    predictor = Predictor(ActiveModels(engine))
     written = 0
-    for hour in hours:
-        result = analyze(engine, predictor, panel.between(None, pd.Timestamp(hour)))
-        written += result.written["predictions"]
+    for hour, predictions in analysed_hours(engine, Predictor(ActiveModels(engine)), hours):
+        written += predictions
         on_hour(hour)
     return written
 
 
+def analysed_hours(
+    engine: Engine, predictor: Predictor, hours: list[datetime]
+) -> Iterator[tuple[datetime, int]]:
+    """Analyse each hour (in order) as it stood then, and yield it with the predictions it
+    wrote: none for an hour analysed before, which `analyze` skips.
+
+    The candles are read once, from the window the first hour's features need to the last.
+    """
+    if not hours:
+        return
+    span = (hours[-1] - hours[0]) // _HOUR
+    panel = load_window(engine, HISTORY_HOURS + span, until=hours[-1])
+    for hour in hours:
+        result = analyze(engine, predictor, panel.between(None, pd.Timestamp(hour)))
+        yield hour, result.written["predictions"]
+
+
 def analysis_hours(first: datetime, last: datetime, step_hours: int) -> list[datetime]:
-    """Every `step_hours` from `first` to `last`, ending exactly on `last`."""
+    """The hours from `first` to `last` on a grid of every `step_hours` and `last` itself.
+
+    The grid is counted from the Unix epoch, not from `last`, so it stays where it was as
+    the market moves on: a rerun whose last candle is later finds its history analysed.
+    """
+    step = timedelta(hours=step_hours)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    moment = epoch - ((epoch - first) // step) * step  # the first grid hour at or after it
     hours = []
-    moment = last
-    while moment >= first:
+    while moment < last:
         hours.append(moment)
-        moment -= timedelta(hours=step_hours)
-    return hours[::-1]
+        moment += step
+    return [*hours, last] if last >= first else []
 
 
 def realized_count(engine: Engine) -> tuple[int, int]:

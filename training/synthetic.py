@@ -27,8 +27,13 @@ weak reversal signal (rank IC about -0.01 for the trailing week) that would blur
 one. Without it market-cap shares wander freely, so over two years, or under a strong
 momentum, an alt can overtake BTC.
 
-Everything is drawn from one ``numpy.random.default_rng(seed)``, in the same order with or
-without a signal, so a seed fixes the market and the plain market is the one it always was.
+A seed fixes the market, and a market can be continued: ``generate_until`` to a later hour
+gives the same candles for every hour an earlier end gave, then new ones, so a demo keeps its
+market at the current hour without rewriting its history. For that the randomness is drawn
+a day at a time (``BLOCK_HOURS``), each day from its own stream derived from (seed, day),
+always a whole day and in the same order with or without a signal; the coins' fixed
+parameters and the first regime come from the seed's own stream. Everything after the draws
+looks only backwards (recursions, cumulative sums), and a market is cut from whole days.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ MIN_COINS_FOR_STABLECOIN = 12
 CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "market_cap")
 COIN_COLUMNS = ("symbol", "name", "sector")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+DEFAULT_START = "2024-01-01T00:00:00Z"
+BLOCK_HOURS = 24  # the randomness is drawn a day at a time, each day from its own stream
 
 
 class _SectorProfile(NamedTuple):
@@ -106,7 +113,7 @@ _REGIME_VOL = np.array([1.0, 1.5, 0.65])  # multiplier on the market factor's vo
 _REGIME_MEAN_HOURS = np.array([21 * 24, 14 * 24, 21 * 24])
 
 _MARKET_VOL = 0.0045
-_MARKET_DF, _SECTOR_DF, _IDIO_DF = 6.0, 5.0, 5.0
+_MARKET_DF, _OWN_DF = 6.0, 5.0  # Student-t degrees of freedom: market, sector and coin
 _EGARCH_PERSISTENCE = 0.985
 _EGARCH_REACTION = 0.2
 
@@ -117,6 +124,10 @@ _TOP_ALT_SHARE, _ALT_SHARE_DECAY = 0.08, 0.9
 _OWN_MOVE_PERSISTENCE = 1.0 - math.log(2.0) / (60 * 24)  # half-life of 60 days
 _STABLE_NOISE, _STABLE_PERSISTENCE = 0.0003, 0.95
 _GAP_SCALE, _WICK_SCALE, _VOLUME_NOISE = 0.05, 0.5, 0.3
+# A bar's mean agitation (|log move| + conditional sd, see _volume) per unit of the coin's
+# nominal hourly sd: 2.06 +- 0.07 over the risky coins of 8 seeds of 12 coins x 2 years (the
+# stablecoin's 1.81). Volume divides by it, so a coin's activity averages about 1.
+_AGITATION_PER_SD = 2.06
 
 
 class _ScoreRule(NamedTuple):
@@ -199,11 +210,26 @@ class _CoinProfile(NamedTuple):
     supply: np.ndarray
 
 
+class _Draws(NamedTuple):
+    """The market's randomness, one row per hour, drawn a block of hours at a time."""
+
+    regime_switch: np.ndarray  # uniform: the regime ends after this hour if under 1 / mean
+    regime_jump: np.ndarray  # 1 or 2: how far round REGIMES a switch moves
+    market: np.ndarray  # unit-variance Student-t shocks, (hours, 1)
+    sector: np.ndarray  # (hours, sectors)
+    idio: np.ndarray  # (hours, coins)
+    stable: np.ndarray  # standard normal peg noise, (hours, stablecoins)
+    gap: np.ndarray  # standard normal, (hours, coins), and so are the three below
+    upper_wick: np.ndarray
+    lower_wick: np.ndarray
+    volume: np.ndarray
+
+
 def generate_market(
     n_coins: int,
     days: int,
     seed: int,
-    start: datetime | str = "2024-01-01T00:00:00Z",
+    start: datetime | str = DEFAULT_START,
     signal: PlantedSignal | None = None,
 ) -> SyntheticMarket:
     """Generate ``days`` of hourly candles for ``n_coins`` coins (BTC and ETH first).
@@ -213,30 +239,66 @@ def generate_market(
     predictable part (or, as ``none``, takes every predictable part away).
     """
     _check_arguments(n_coins, days)
-    timestamps = _hourly_index(start, days)
+    return _generate(n_coins, seed, _utc_hour(start, "start"), days * 24, signal)
+
+
+def generate_until(
+    n_coins: int,
+    seed: int,
+    start: datetime | str,
+    until: datetime | str,
+    signal: PlantedSignal | None = None,
+) -> SyntheticMarket:
+    """The market of ``generate_market`` from ``start`` through the hour ``until``, included.
+
+    Every hour it shares with a market of the same coins, seed, start and signal that ends
+    earlier or later has the same candles there: a later ``until`` continues the market.
+    """
+    _check_arguments(n_coins, 1)
+    first, last = _utc_hour(start, "start"), _utc_hour(until, "until")
+    if last < first:
+        raise ValueError(f"until ({last}) must not be before start ({first})")
+    return _generate(n_coins, seed, first, (last - first) // pd.Timedelta(hours=1) + 1, signal)
+
+
+def start_for(end: datetime | str, days: int) -> pd.Timestamp:
+    """The first hour of ``days`` of hourly candles whose last hour is ``end``."""
+    _check_arguments(2, days)
+    return _utc_hour(end, "end") - pd.Timedelta(hours=24 * days - 1)
+
+
+def _generate(
+    n_coins: int, seed: int, start: pd.Timestamp, hours: int, signal: PlantedSignal | None
+) -> SyntheticMarket:
+    """``hours`` hours from ``start``: whole blocks generated, then the first hours kept."""
+    timestamps = pd.date_range(start, periods=hours, freq="h", name="timestamp")
     rng = np.random.default_rng(seed)
     coins = _coin_universe(n_coins)
     profile = _coin_profile(coins, rng)
-    regime_codes = _simulate_regimes(rng, len(timestamps))
-    log_paths, bar_sd, scores = _log_price_paths(rng, regime_codes, coins, profile, signal)
-    open_, high, low, close = _ohlc(rng, log_paths, bar_sd, profile.initial_price)
+    first_regime = int(rng.integers(len(REGIMES)))
+    stable = (coins["sector"] == "Stablecoins").to_numpy()
+    draws = _draw(seed, n_coins, int(stable.sum()), blocks=-(-hours // BLOCK_HOURS))
+    regime_codes = _simulate_regimes(first_regime, draws.regime_switch, draws.regime_jump)
+    log_paths, bar_sd, scores = _log_price_paths(draws, regime_codes, stable, profile, signal)
+    open_, high, low, close = _ohlc(draws, log_paths, bar_sd, profile.initial_price)
     market_cap = close * profile.supply
-    volume = _volume(rng, log_paths, bar_sd, market_cap, profile.turnover)
+    volume = _volume(draws, log_paths, bar_sd, market_cap, profile)
     columns = {
-        "open": open_,
-        "high": high,
-        "low": low,
-        "close": close,
-        "volume": volume,
-        "market_cap": market_cap,
+        "open": open_[:hours],
+        "high": high[:hours],
+        "low": low[:hours],
+        "close": close[:hours],
+        "volume": volume[:hours],
+        "market_cap": market_cap[:hours],
     }
+    regime_codes = regime_codes[:hours]
     candles = _candles_frame(coins["symbol"].to_numpy(), timestamps, columns)
     regimes = pd.Series(np.asarray(REGIMES)[regime_codes], index=timestamps, name="regime")
     signal_scores = None
     if scores is not None:
         risky = coins.loc[coins["sector"] != "Stablecoins", "symbol"]
         signal_scores = pd.DataFrame(
-            scores, index=timestamps, columns=pd.Index(risky, name="symbol")
+            scores[:hours], index=timestamps, columns=pd.Index(risky, name="symbol")
         )
     return SyntheticMarket(
         candles=candles,
@@ -278,13 +340,64 @@ def _check_arguments(n_coins: int, days: int) -> None:
         raise ValueError(f"days must be at least 1, got {days}")
 
 
-def _hourly_index(start: datetime | str, days: int) -> pd.DatetimeIndex:
-    """Hourly UTC timestamps from ``start``; a naive start is taken as UTC."""
-    first = pd.Timestamp(start)
-    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
-    if first != first.floor("h"):
-        raise ValueError(f"start must fall on a whole hour, got {start}")
-    return pd.date_range(first, periods=days * 24, freq="h", name="timestamp")
+def _utc_hour(moment: datetime | str, what: str) -> pd.Timestamp:
+    """``moment`` as a UTC timestamp on a whole hour; a naive one is taken as UTC."""
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if stamp != stamp.floor("h"):
+        raise ValueError(f"{what} must fall on a whole hour, got {moment}")
+    return stamp
+
+
+def _draw(seed: int, n_coins: int, n_stable: int, blocks: int) -> _Draws:
+    """The randomness of the first ``blocks`` blocks of hours, each from its own stream.
+
+    Each block takes five draws, always whole and in the same order whatever the signal:
+    the regime's uniforms and jumps, the market's Student-t shocks, the sectors' and coins'
+    (one degree of freedom apart from the market's), and every standard normal it needs.
+    """
+    n_own = len(SECTORS) + n_coins
+    n_normal = n_stable + 4 * n_coins
+    switch, jump, market, own, normal = (
+        np.concatenate(field)
+        for field in zip(
+            *(_draw_block(_block_rng(seed, block), n_own, n_normal) for block in range(blocks)),
+            strict=True,
+        )
+    )
+    market /= math.sqrt(_MARKET_DF / (_MARKET_DF - 2.0))
+    own /= math.sqrt(_OWN_DF / (_OWN_DF - 2.0))
+    gap, upper_wick, lower_wick, volume = np.split(normal[:, n_stable:], 4, axis=1)
+    return _Draws(
+        regime_switch=switch,
+        regime_jump=jump,
+        market=market,
+        sector=own[:, : len(SECTORS)],
+        idio=own[:, len(SECTORS) :],
+        stable=normal[:, :n_stable],
+        gap=gap,
+        upper_wick=upper_wick,
+        lower_wick=lower_wick,
+        volume=volume,
+    )
+
+
+def _block_rng(seed: int, block: int) -> np.random.Generator:
+    """The stream of one block: a child of the seed's, apart from the one the profile uses."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
+
+
+def _draw_block(
+    rng: np.random.Generator, n_own: int, n_normal: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    hours = BLOCK_HOURS
+    return (
+        rng.random(hours),
+        rng.integers(1, len(REGIMES), size=hours),
+        rng.standard_t(_MARKET_DF, size=(hours, 1)),
+        rng.standard_t(_OWN_DF, size=(hours, n_own)),
+        rng.standard_normal((hours, n_normal)),
+    )
 
 
 def _coin_universe(n_coins: int) -> pd.DataFrame:
@@ -349,24 +462,26 @@ def _initial_cap_shares(sectors: np.ndarray, alt: np.ndarray) -> np.ndarray:
     return shares / shares.sum()
 
 
-def _simulate_regimes(rng: np.random.Generator, hours: int) -> np.ndarray:
+def _simulate_regimes(first: int, switch: np.ndarray, jump: np.ndarray) -> np.ndarray:
     """Regime code per hour from a Markov chain with high self-transition probabilities.
 
-    Sampled as consecutive spells: a geometric holding time with the regime's mean, then a
-    jump to one of the other regimes. ``hours`` spells always cover ``hours`` hours.
+    After each hour the regime ends with probability 1 / its mean length (so spells have a
+    geometric length with that mean) and jumps to one of the other regimes.
     """
-    jumps = rng.integers(1, len(REGIMES), size=hours)
-    jumps[0] = rng.integers(len(REGIMES))
-    codes = np.cumsum(jumps) % len(REGIMES)
-    durations = rng.geometric(1.0 / _REGIME_MEAN_HOURS[codes])
-    spells = np.searchsorted(np.cumsum(durations), hours) + 1
-    return np.repeat(codes[:spells], durations[:spells])[:hours]
+    leave = (1.0 / _REGIME_MEAN_HOURS).tolist()
+    codes = np.empty(len(switch), dtype=np.int64)
+    code = first
+    for hour, (draw, step) in enumerate(zip(switch.tolist(), jump.tolist(), strict=True)):
+        codes[hour] = code
+        if draw < leave[code]:
+            code = (code + step) % len(REGIMES)
+    return codes
 
 
 def _log_price_paths(
-    rng: np.random.Generator,
+    draws: _Draws,
     regime_codes: np.ndarray,
-    coins: pd.DataFrame,
+    stable: np.ndarray,
     profile: _CoinProfile,
     signal: PlantedSignal | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -379,8 +494,7 @@ def _log_price_paths(
     """
     null_market = signal is not None and signal.kind == "none"
     drift = np.zeros(len(REGIMES)) if null_market else _REGIME_DRIFT
-    market_moves, own_moves, own_sd, bar_sd = _factor_moves(rng, regime_codes, profile, drift)
-    stable = (coins["sector"] == "Stablecoins").to_numpy()
+    market_moves, own_moves, own_sd, bar_sd = _factor_moves(draws, regime_codes, profile, drift)
     scores: np.ndarray | None = None
     if signal is None:
         paths = np.cumsum(market_moves, axis=0) + _ar1(own_moves, _OWN_MOVE_PERSISTENCE)
@@ -390,24 +504,22 @@ def _log_price_paths(
             moves[:, ~stable], scores = _plant_signal(moves[:, ~stable], own_sd[:, ~stable], signal)
         paths = np.cumsum(moves, axis=0)
     if stable.any():
-        noise = rng.standard_normal((len(regime_codes), int(stable.sum())))
-        paths[:, stable] = np.log1p(_STABLE_NOISE * _ar1(noise, _STABLE_PERSISTENCE))
+        paths[:, stable] = np.log1p(_STABLE_NOISE * _ar1(draws.stable, _STABLE_PERSISTENCE))
         bar_sd[:, stable] = _STABLE_NOISE
     return paths, bar_sd, scores
 
 
 def _factor_moves(
-    rng: np.random.Generator,
+    draws: _Draws,
     regime_codes: np.ndarray,
     profile: _CoinProfile,
     regime_drift: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hourly log moves from the market and from the coin itself, the sd of the coin's own
     move, and the sd of its whole move."""
-    hours, n_coins = len(regime_codes), len(profile.market_beta)
-    market_z, market_vol = _clustered_shocks(rng, (hours, 1), _MARKET_DF)
-    sector_z, sector_vol = _clustered_shocks(rng, (hours, len(SECTORS)), _SECTOR_DF)
-    idio_z, idio_vol = _clustered_shocks(rng, (hours, n_coins), _IDIO_DF)
+    market_z, market_vol = draws.market, _egarch_volatility(draws.market, _MARKET_DF)
+    sector_z, sector_vol = draws.sector, _egarch_volatility(draws.sector, _OWN_DF)
+    idio_z, idio_vol = draws.idio, _egarch_volatility(draws.idio, _OWN_DF)
 
     market_sd = _MARKET_VOL * _REGIME_VOL[regime_codes][:, None] * market_vol
     market = regime_drift[regime_codes][:, None] + market_sd * market_z
@@ -468,18 +580,15 @@ def _drift_scale(strength: float, rule: _ScoreRule) -> float:
     return rho / math.sqrt(SIGNAL_HORIZON_HOURS * (1.0 - rho**2)) / rule.ic_efficiency
 
 
-def _clustered_shocks(
-    rng: np.random.Generator, shape: tuple[int, int], df: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-variance Student-t shocks and their EGARCH(1,1) relative volatility.
+def _egarch_volatility(z: np.ndarray, df: float) -> np.ndarray:
+    """The EGARCH(1,1) relative volatility of unit-variance Student-t shocks ``z``.
 
     log(vol_t**2) = b * log(vol_{t-1}**2) + a * (|z_{t-1}| - E|z|): a large shock raises the
     next hours' volatility, which decays back with persistence b.
     """
-    z = rng.standard_t(df, size=shape) / math.sqrt(df / (df - 2.0))
     news = _EGARCH_REACTION * (np.abs(z) - _mean_abs_unit_t(df))
-    lagged_news = np.vstack([np.zeros((1, shape[1])), news[:-1]])
-    return z, np.exp(0.5 * _ar1(lagged_news, _EGARCH_PERSISTENCE))
+    lagged_news = np.vstack([np.zeros((1, z.shape[1])), news[:-1]])
+    return np.exp(0.5 * _ar1(lagged_news, _EGARCH_PERSISTENCE))
 
 
 def _mean_abs_unit_t(df: float) -> float:
@@ -489,43 +598,63 @@ def _mean_abs_unit_t(df: float) -> float:
 
 
 def _ar1(shocks: np.ndarray, phi: float) -> np.ndarray:
-    """x_t = phi * x_{t-1} + u_t down axis 0, from x_{-1} = 0.
+    """x_t = phi * x_{t-1} + u_t down axis 0, from x_{-1} = 0; whole blocks of hours.
 
-    Computed as the convolution of the shocks with the impulse response phi**k through an
-    FFT, which keeps the recursion free of a Python loop over hours.
+    Within a block, x_k = phi**k * cumsum(u_j / phi**j) plus phi**(k+1) times the previous
+    block's last value, so the Python loop runs once per block rather than once per hour.
+    Only elementwise arithmetic and running sums: each hour's value depends on the hours
+    before it alone, bit for bit, however many hours follow.
     """
-    hours = shocks.shape[0]
-    size = 1 << (2 * hours - 1).bit_length()
-    response = np.fft.rfft(phi ** np.arange(hours), size)
-    return np.fft.irfft(np.fft.rfft(shocks, size, axis=0) * response[:, None], size, axis=0)[:hours]
+    hours, columns = shocks.shape
+    powers = (phi ** np.arange(BLOCK_HOURS))[:, None]
+    blocks = shocks.reshape(hours // BLOCK_HOURS, BLOCK_HOURS, columns)
+    within = np.cumsum(blocks / powers, axis=1) * powers
+    carry = phi * powers
+    out = np.empty_like(within)
+    previous = np.zeros(columns)
+    for block in range(len(blocks)):
+        out[block] = within[block] + carry * previous
+        previous = out[block, -1]
+    return out.reshape(hours, columns)
 
 
 def _ohlc(
-    rng: np.random.Generator, log_paths: np.ndarray, bar_sd: np.ndarray, initial_price: np.ndarray
+    draws: _Draws, log_paths: np.ndarray, bar_sd: np.ndarray, initial_price: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Open near the previous close, wicks beyond the body that scale with the bar's sd."""
     close = initial_price * np.exp(log_paths)
     previous_close = np.vstack([initial_price, close[:-1]])
-    open_ = previous_close * np.exp(_GAP_SCALE * bar_sd * rng.standard_normal(close.shape))
-    upper_wick = np.exp(_WICK_SCALE * bar_sd * np.abs(rng.standard_normal(close.shape)))
-    lower_wick = np.exp(-_WICK_SCALE * bar_sd * np.abs(rng.standard_normal(close.shape)))
+    open_ = previous_close * np.exp(_GAP_SCALE * bar_sd * draws.gap)
+    upper_wick = np.exp(_WICK_SCALE * bar_sd * np.abs(draws.upper_wick))
+    lower_wick = np.exp(-_WICK_SCALE * bar_sd * np.abs(draws.lower_wick))
     high = np.maximum(open_, close) * upper_wick
     low = np.minimum(open_, close) * lower_wick
     return open_, high, low, close
 
 
 def _volume(
-    rng: np.random.Generator,
+    draws: _Draws,
     log_paths: np.ndarray,
     bar_sd: np.ndarray,
     market_cap: np.ndarray,
-    turnover: np.ndarray,
+    profile: _CoinProfile,
 ) -> np.ndarray:
-    """USD volume: a turnover of market cap that rises with realised and expected volatility."""
+    """USD volume: a turnover of market cap that rises with realised and expected volatility.
+
+    The bar's agitation is measured against the coin's nominal sd (a fixed number, not the
+    market's own average, which would change as the market is continued).
+    """
     agitation = np.abs(np.diff(log_paths, axis=0, prepend=0.0)) + bar_sd
-    activity = agitation / agitation.mean(axis=0)
-    noise = np.exp(_VOLUME_NOISE * rng.standard_normal(market_cap.shape) - _VOLUME_NOISE**2 / 2)
-    return market_cap * turnover * activity * noise
+    activity = agitation / (_AGITATION_PER_SD * _nominal_sd(profile))
+    noise = np.exp(_VOLUME_NOISE * draws.volume - _VOLUME_NOISE**2 / 2)
+    return market_cap * profile.turnover * activity * noise
+
+
+def _nominal_sd(profile: _CoinProfile) -> np.ndarray:
+    """Each coin's hourly sd at unit volatility in no particular regime; the peg's for the
+    stablecoin."""
+    own = (profile.market_beta * _MARKET_VOL) ** 2 + profile.sector_vol**2 + profile.idio_vol**2
+    return np.where(own > 0, np.sqrt(own), _STABLE_NOISE)
 
 
 def _candles_frame(

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
+from cryptopredict.clock import current_hour
 from cryptopredict.runtime import migrated_engine
 from db.schema import Cryptocurrency, CryptoSector, CryptoSectorMapping, PriceData
 from training import synthetic
@@ -78,7 +79,12 @@ def ingest(
 def synth(
     coins: int = typer.Option(12, "--coins", min=2, help="Number of coins (BTC and ETH first)."),
     days: int = typer.Option(180, "--days", min=1, help="Days of hourly candles."),
-    seed: int = typer.Option(7, "--seed", help="Random seed; the same seed gives the same market."),
+    end: datetime | None = typer.Option(
+        None, "--end", help="The market's last hour (UTC); default: the current hour."
+    ),
+    seed: int = typer.Option(
+        7, "--seed", min=0, help="Random seed; the same seed gives the same market."
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="Write CSV files here instead of into the database."
     ),
@@ -90,13 +96,20 @@ def synth(
         "or none for a null market where nothing is predictable.",
     ),
 ) -> None:
-    """Generate a synthetic regime-switching market (for demos and tests)."""
+    """Generate a synthetic regime-switching market (for demos and tests), ending at --end.
+
+    The candles depend on the seed and the first hour, not on where the market ends: an
+    --end a day later with one more --days gives the same candles and one more day.
+    """
     planted = None if signal is None else synthetic.PlantedSignal.parse(signal)
-    market = synthetic.generate_market(coins, days, seed, signal=planted)
+    last = current_hour() if end is None else end
+    start = synthetic.start_for(last, days)
+    market = synthetic.generate_market(coins, days, seed, start=start, signal=planted)
     planted_note = "" if planted is None else f", signal {planted}"
+    ending = f" ending {market.regimes.index[-1]:%Y-%m-%d %H:%M} UTC"
     if out is not None:
         written = synthetic.write_csv(market, out)
-        console.print(f"wrote {len(written)} files to {out}{planted_note}")
+        console.print(f"wrote {len(written)} files to {out}{ending}{planted_note}", soft_wrap=True)
         return
     engine = migrated_engine()
     frames = {
@@ -113,8 +126,10 @@ def synth(
         )
     inserted = sum(c.inserted for c in counts.values())
     console.print(
-        f"synthetic market: {coins} coins x {days} days{planted_note}, {inserted} candles inserted "
-        f"({len(market.candles) - inserted} already present)"
+        f"synthetic market: {coins} coins x {days} days{ending}{planted_note}, "
+        f"{inserted} candles inserted "
+        f"({len(market.candles) - inserted} already present)",
+        soft_wrap=True,
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -13,10 +13,15 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from cryptopredict.clock import current_hour
 from cryptopredict.runtime import migrated_engine
 from cryptopredict.settings import get_settings
 from db import migrate
-from training.verdicts import edge_text, factor_text, skill_text
+from training.verdicts import edge_text, factor_text, interval_text, skill_text
+
+if TYPE_CHECKING:
+    from cryptopredict.demo import MarketRecipe
+    from cryptopredict.live import LiveMarket
 
 console = Console(width=120)
 
@@ -45,7 +50,9 @@ def demo(
     """Set up and run the service end to end: schema, market, four trained families, an
     out-of-sample history of analyses with backfilled accuracy, a demo account, the API.
 
-    Everything that already exists is reused, so it can run again at any time.
+    Everything that already exists is reused, so it can run again at any time. A generated
+    market is kept at the current hour: the hours missed since the last run are caught up
+    first, and while the API serves each new hour is appended, analysed and evaluated.
     """
     from cryptopredict import demo as steps
     from training.evaluate import evaluate
@@ -56,10 +63,20 @@ def demo(
     engine = migrated_engine()
     # Training writes to this store and loading an active model reads from it.
     client = configure_tracking(settings.resolved_mlflow_tracking_uri, settings.artifact_root)
-    plan = steps.MarketPlan(data, coins_file, coins, days, seed)
-    last = steps.ensure_market(engine, plan, console.print)
+    recipe_file = settings.data_dir / steps.MARKET_FILE
+    plan = steps.MarketPlan(data, coins_file, coins, days, seed, recipe_file)
+    last = steps.ensure_market(engine, plan, console.print, now=current_hour())
     first_analysis = last - timedelta(days=backfill_days)
-    steps.ensure_models(engine, client, settings.artifact_root, first_analysis, console.print)
+    from training.train import TrainSettings
+
+    # The asset family at every configured horizon, as `cryptopredict train` trains it.
+    train_settings = TrainSettings(
+        forecast_horizons=tuple(settings.forecast_horizons),
+        params={"asset": {"interval_level": settings.interval_level}},
+    )
+    steps.ensure_models(
+        engine, client, settings.artifact_root, first_analysis, console.print, train_settings
+    )
 
     hours = steps.analysis_hours(first_analysis, last, step_hours)
     with Progress(
@@ -71,6 +88,7 @@ def demo(
     summary = evaluate(engine, as_of=last)
     for line in summary.lines():
         console.print(f"evaluation: {line.strip()}")
+    live = _catch_up(engine, steps.stored_recipe(engine, recipe_file), last, serve)
     realized, total = steps.realized_count(engine)
     console.print(f"predictions: {realized} of {total} evaluated against real outcomes")
 
@@ -84,13 +102,43 @@ def demo(
     console.print(steps.curl_commands(base_url, email, password), soft_wrap=True, highlight=False)
     if serve:
         from cryptopredict.commands.serve import serve as serve_api
+        from cryptopredict.live import LiveLoop
 
-        serve_api(host=host, port=port, workers=1)
+        loop = None if live is None else LiveLoop(live, console.print)
+        if loop is not None:
+            loop.start()
+        try:
+            serve_api(host=host, port=port, workers=1)
+        finally:
+            if loop is not None:
+                loop.stop(timeout=5)
+
+
+def _catch_up(
+    engine: Engine, recipe: MarketRecipe | None, last: datetime, serve: bool
+) -> LiveMarket | None:
+    """The generated market brought to the current hour, the missed hours each appended,
+    analysed and evaluated; None for a market that was not generated here."""
+    from cryptopredict.live import LiveMarket
+
+    if recipe is None:
+        console.print("live: off, the candles were not generated here; ingest new ones to move on")
+        return None
+    live = LiveMarket(engine, recipe, done=last)
+    now = current_hour()
+    if now > last:
+        console.print(f"live: catching up {(now - last) // timedelta(hours=1)} missed hours")
+    live.advance(now, lambda hour: console.print(hour.line()))
+    at = f"live: the market is at {live.done:%Y-%m-%d %H:%M} UTC"
+    going_on = "; while the API serves, each new hour is appended, analysed and evaluated"
+    console.print(at + going_on if serve else at)
+    return live
 
 
 def _models_table(engine: Engine) -> Table:
-    """Each active family: served output beside its naive baseline, skill, and live accuracy;
-    under it, each ranking beside the best one-line factor."""
+    """Each active version line: served output beside its naive baseline, skill, and live
+    accuracy; under it, each ranking beside the best one-line factor and each price interval's
+    coverage and width beside the naive interval's."""
     from db.schema import AiModel
 
     table = Table(title="active models: nested walk-forward, served output beside the baseline")
@@ -99,7 +147,9 @@ def _models_table(engine: Engine) -> Table:
     table.add_column("live")
     with Session(engine) as session:
         rows = session.scalars(
-            select(AiModel).where(AiModel.status == "active").order_by(AiModel.model_type)
+            select(AiModel)
+            .where(AiModel.status == "active")
+            .order_by(AiModel.model_type, AiModel.name)
         ).all()
     rankings = []
     for row in rows:
@@ -109,6 +159,9 @@ def _models_table(engine: Engine) -> Table:
         ranking = factor_text(metrics.get("validation", {}))
         if ranking:
             rankings.append(f"{row.name} ranking: {ranking}")
+        interval = interval_text(metrics)
+        if interval:
+            rankings.append(f"{row.name} {interval}{_live_coverage(live)}")
         table.add_row(
             row.name,
             row.version,
@@ -141,3 +194,10 @@ def _live(live: dict[str, Any]) -> str:
         f"direction {_percent(live.get('directional_accuracy'))}, ECE {live['ece']:.3f}"
         + ("" if live.get("rank_ic") is None else f", rank IC {live['rank_ic']:+.3f}")
     )
+
+
+def _live_coverage(live: dict[str, Any]) -> str:
+    """', live 78.0% of 120': the realised share of prices inside their interval, if any."""
+    if not live.get("n_interval"):
+        return ""
+    return f", live {live['interval_coverage']:.1%} of {live['n_interval']}"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from db import migrate
 from db.engine import make_engine
+from db.schema import PriceData
 
 
 def run(*args: str, database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -31,6 +34,36 @@ def count(database_url: str, sql: str) -> int:
     try:
         with engine.connect() as connection:
             return connection.execute(text(sql)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+SYNTH = ("synth", "--coins", "3")
+START = datetime(2024, 3, 3, 18, tzinfo=UTC)  # of two days ending 2024-03-05 17:00
+
+
+def at(database_url: str, data_dir: Path) -> dict[str, Any]:
+    return {"database_url": database_url, "data_dir": data_dir}
+
+
+def candle_span(database_url: str) -> tuple[datetime, datetime]:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = select(func.min(PriceData.timestamp), func.max(PriceData.timestamp))
+            first, last = connection.execute(query).one()
+            return first, last
+    finally:
+        engine.dispose()
+
+
+def closes(database_url: str) -> list[tuple[object, ...]]:
+    """Every candle's (timestamp, coin, close), in time order."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            columns = (PriceData.timestamp, PriceData.crypto_id, PriceData.close_price)
+            return [tuple(row) for row in connection.execute(select(*columns).order_by(*columns))]
     finally:
         engine.dispose()
 
@@ -57,19 +90,45 @@ def test_db_upgrade_current_downgrade_on_a_fresh_sqlite_file(tmp_path: Path) -> 
 
 
 def test_synth_is_repeatable_and_summary_reports_it(database_url: str, tmp_path: Path) -> None:
-    first = run(
-        "synth", "--coins", "3", "--days", "2", database_url=database_url, data_dir=tmp_path
-    )
-    second = run(
-        "synth", "--coins", "3", "--days", "2", database_url=database_url, data_dir=tmp_path
-    )
+    market = ("synth", "--coins", "3", "--days", "2", "--end", "2024-03-05T17:00:00")
+    first = run(*market, database_url=database_url, data_dir=tmp_path)
+    second = run(*market, database_url=database_url, data_dir=tmp_path)
     summary = run("summary", database_url=database_url, data_dir=tmp_path)
 
     assert first.returncode == 0, first.stderr
-    assert "144 candles inserted" in first.stdout
+    assert "ending 2024-03-05 17:00 UTC, 144 candles inserted" in first.stdout
     assert "0 candles inserted (144 already present)" in second.stdout
     assert "3 coins, 144 hourly candles" in summary.stdout
     assert count(database_url, "SELECT count(*) FROM price_data") == 144
+    assert candle_span(database_url) == (START, datetime(2024, 3, 5, 17, tzinfo=UTC))
+
+
+def test_synth_to_a_later_end_continues_the_same_market(sqlite_url: str, tmp_path: Path) -> None:
+    before = run(*SYNTH, "--days", "2", "--end", "2024-03-05T17:00", **at(sqlite_url, tmp_path))
+    stored = closes(sqlite_url)
+    later = run(*SYNTH, "--days", "3", "--end", "2024-03-06T17:00", **at(sqlite_url, tmp_path))
+
+    assert before.returncode == 0, before.stderr
+    assert "72 candles inserted (144 already present)" in later.stdout
+    assert candle_span(sqlite_url) == (START, datetime(2024, 3, 6, 17, tzinfo=UTC))
+    # The hours already there are the same candles, not rewritten ones.
+    assert closes(sqlite_url)[: len(stored)] == stored
+
+
+def test_synth_end_defaults_to_the_current_hour(sqlite_url: str, tmp_path: Path) -> None:
+    before = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    result = run(*SYNTH, "--days", "1", **at(sqlite_url, tmp_path))
+    after = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+    assert result.returncode == 0, result.stderr
+    assert candle_span(sqlite_url)[1] in {before, after}
+
+
+def test_synth_refuses_an_end_off_the_hour(sqlite_url: str, tmp_path: Path) -> None:
+    result = run(*SYNTH, "--end", "2024-03-05T17:30:00", **at(sqlite_url, tmp_path))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: end must fall on a whole hour")
 
 
 def test_synth_writes_csv_files_that_ingest_reads_back(database_url: str, tmp_path: Path) -> None:

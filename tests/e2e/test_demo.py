@@ -3,6 +3,8 @@
 `cryptopredict demo` runs in a subprocess exactly as a newcomer would start it, with its API;
 the test logs in over HTTP, asks for a real prediction, stops the server, lets the market
 move on a day (ingesting the next candles) and checks that the nightly evaluation scores it.
+Run again after losing its last hours, the demo catches them up as the same market. (The
+live hour itself, under a clock the test sets, is in test_live_demo.py.)
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, delete, func, select, text
+
+from db.schema import PriceData
 
 DEMO = ["demo", "--coins", "4", "--days", "90", "--backfill-days", "2", "--step-hours", "12"]
 STARTUP_SECONDS = 600
@@ -87,15 +91,44 @@ def test_demo_prints_what_a_newcomer_needs(demo_run: tuple[Path, str, str]) -> N
     # The history was analysed out of sample and its accuracy columns backfilled.
     evaluated = int(printed.split("predictions: ")[1].split(" of ")[0])
     assert evaluated > 0
+    assert "while the API serves, each new hour is appended, analysed and evaluated" in printed
 
 
-def test_running_it_again_reuses_everything(demo_run: tuple[Path, str, str]) -> None:
-    # Runs before the next test moves the market on, so there is nothing new to analyse.
+def test_running_it_again_reuses_everything_and_catches_up_missed_hours(
+    demo_run: tuple[Path, str, str],
+) -> None:
+    # Runs before the next test moves the market on. The market loses its last two hours,
+    # as if the demo had stopped then; started again, it appends, analyses and evaluates them.
+    # (Rewound behind the hour it was made, it analyses one more hour of history too: a real
+    # stop finds its history analysed, see test_live_demo.py.)
     workdir, _, _ = demo_run
+    database = create_engine(f"sqlite:///{workdir / 'var' / 'cryptopredict.db'}")
+    with database.begin() as connection:
+        last = connection.execute(select(func.max(PriceData.timestamp))).scalar_one()
+        stopped = last - timedelta(hours=2)
+        lost = _candles_after(connection, stopped)
+        connection.execute(delete(PriceData).where(PriceData.timestamp > stopped))
+
     again = _run(workdir, *DEMO, "--no-serve")
+
     assert "reusing the candles" in again
     assert "every layer has an active version; reusing them" in again
-    assert "0 new predictions" in again
+    assert "live: catching up" in again
+    for hour in (last - timedelta(hours=1), last):
+        # 4 candles appended, unless the server's own loop was first (the clock turned).
+        assert f"live {hour:%Y-%m-%d %H:%M} UTC: " in again
+    # The same market continued: the lost candles came back as they were.
+    with database.connect() as connection:
+        restored = _candles_after(connection, stopped)
+    database.dispose()
+    assert len(lost) == 2 * 4
+    assert restored[: len(lost)] == lost
+
+
+def _candles_after(connection: Connection, moment: datetime) -> list[tuple[object, ...]]:
+    columns = (PriceData.timestamp, PriceData.crypto_id, PriceData.open_price)
+    query = select(*columns, PriceData.close_price).where(PriceData.timestamp > moment)
+    return [tuple(row) for row in connection.execute(query.order_by(*columns[:2]))]
 
 
 def test_a_prediction_over_http_is_evaluated_once_its_candle_arrives(

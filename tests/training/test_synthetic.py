@@ -13,8 +13,11 @@ from training.synthetic import (
     MAX_COINS,
     REGIMES,
     SECTORS,
+    PlantedSignal,
     SyntheticMarket,
     generate_market,
+    generate_until,
+    start_for,
     write_csv,
 )
 
@@ -52,12 +55,57 @@ def test_same_seed_gives_identical_market() -> None:
 
 
 def test_plain_market_is_pinned() -> None:
-    # Recorded before planted signals existed: without a signal the market stays as it was.
+    # Recorded when the randomness came to be drawn a day at a time (so a market can be
+    # continued): a seed's plain market stays as it is, planted signals or not.
     last = generate_market(n_coins=12, days=30, seed=42).candles.groupby("symbol").last()
-    assert last.loc["BTC", "close"] == pytest.approx(46104.92104373829, rel=1e-9)
-    assert last.loc["ETH", "close"] == pytest.approx(2606.7643049731923, rel=1e-9)
-    assert last.loc["USDX", "close"] == pytest.approx(1.0019873501005647, rel=1e-9)
-    assert last.loc["ETH", "volume"] == pytest.approx(600454135.153417, rel=1e-9)
+    assert last.loc["BTC", "close"] == pytest.approx(58465.53005475849, rel=1e-9)
+    assert last.loc["ETH", "close"] == pytest.approx(2754.0317212618875, rel=1e-9)
+    assert last.loc["USDX", "close"] == pytest.approx(1.0000411887623075, rel=1e-9)
+    assert last.loc["ETH", "volume"] == pytest.approx(888530614.2566229, rel=1e-9)
+
+
+@pytest.mark.parametrize("signal", [None, "momentum:0.2", "low_volatility:0.3", "none"])
+def test_a_later_end_continues_the_market_exactly(signal: str | None) -> None:
+    planted = None if signal is None else PlantedSignal.parse(signal)
+    short = generate_market(n_coins=12, days=9, seed=3, signal=planted)
+    # Ends mid-day, past the planted score's week-long window, in a later block of draws.
+    longer = generate_until(12, 3, start="2024-01-01", until="2024-01-20T05:00", signal=planted)
+
+    assert longer.candles["timestamp"].max() == pd.Timestamp("2024-01-20T05:00Z")
+    assert len(longer.candles) == 12 * (19 * 24 + 6)
+    shared = longer.candles["timestamp"] <= short.candles["timestamp"].max()
+    pd.testing.assert_frame_equal(
+        longer.candles[shared].reset_index(drop=True), short.candles, check_exact=True
+    )
+    pd.testing.assert_series_equal(
+        longer.regimes.loc[short.regimes.index], short.regimes, check_exact=True
+    )
+    if short.signal_scores is not None:
+        assert longer.signal_scores is not None
+        pd.testing.assert_frame_equal(
+            longer.signal_scores.loc[short.signal_scores.index],
+            short.signal_scores,
+            check_exact=True,
+        )
+
+
+def test_start_for_gives_days_that_end_on_the_hour() -> None:
+    start = start_for("2024-03-10T17:00", days=2)
+    market = generate_market(n_coins=3, days=2, seed=1, start=start)
+
+    assert start == pd.Timestamp("2024-03-08T18:00Z")
+    assert market.candles["timestamp"].max() == pd.Timestamp("2024-03-10T17:00Z")
+    until = generate_until(3, 1, start=start, until="2024-03-10T17:00")
+    pd.testing.assert_frame_equal(until.candles, market.candles, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("until", "message"),
+    [("2023-12-31T23:00Z", "must not be before start"), ("2024-01-02T10:15Z", "whole hour")],
+)
+def test_generate_until_refuses_a_bad_end(until: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        generate_until(3, 0, start="2024-01-01", until=until)
 
 
 def test_different_seed_gives_different_prices() -> None:
