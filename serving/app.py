@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
+from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from cryptopredict.settings import Settings, get_settings
 from db.engine import make_engine, session_factory
@@ -77,12 +82,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.state.path_methods = path_methods()
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(DBAPIError, _database_error)
     return app
+
+
+def path_methods() -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """Every API path (as the router matches it) with the methods its routes answer."""
+    table = []
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            pattern, _, _ = compile_path(API_PREFIX + route.path)
+            table.append((pattern, frozenset(route.methods or ())))
+    return table
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """A 405's `Allow` names every method of the path: the router stops at the first route
+    whose path matches (`/predictions` has POST and GET routes), and names only that one's."""
+    assert isinstance(error, HTTPException)
+    if error.status_code == 405:
+        path = request.scope["path"]
+        allowed = sorted(
+            {
+                method
+                for pattern, methods in request.app.state.path_methods
+                if pattern.match(path)
+                for method in methods
+            }
+        )
+        if allowed:
+            return JSONResponse(
+                {"detail": f"{safe_text(request.method, 20)} is not allowed here"},
+                status_code=405,
+                headers={"Allow": ", ".join(allowed)},
+            )
+    return await http_exception_handler(request, error)
 
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from cryptopredict.settings import Settings
 from db.schema import User, UserActivity, UserSession
 from serving import auth
 from serving.errors import Forbidden, Unauthorized, Unprocessable
+from serving.schemas.common import DIGITS, ISO_TIME
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -121,8 +122,8 @@ class Paging:
 
 
 def paging(
-    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page."), DIGITS] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip."), DIGITS] = 0,
 ) -> Paging:
     return Paging(limit, offset)
 
@@ -138,9 +139,11 @@ class TimeRange:
 
 def time_range(
     since: Annotated[
-        datetime | None, Query(description="Only rows at or after (ISO 8601).")
+        datetime | None, Query(description="Only rows at or after (ISO 8601)."), ISO_TIME
     ] = None,
-    until: Annotated[datetime | None, Query(description="Only rows before (ISO 8601).")] = None,
+    until: Annotated[
+        datetime | None, Query(description="Only rows before (ISO 8601)."), ISO_TIME
+    ] = None,
 ) -> TimeRange:
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from serving import dashboards
 from serving.deps import AdminCaller, CurrentCaller, DbSession
+from serving.schemas.common import DIGITS
 from serving.schemas.dashboards import AdminDashboard, CasualDashboard, ProfessionalDashboard
 
 router = APIRouter(tags=["dashboards"])
@@ -19,7 +20,7 @@ def admin_dashboard(
     _admin: AdminCaller,
     session: DbSession,
     days: Annotated[
-        int, Query(ge=1, le=365, description="Window of the accuracy by model version.")
+        int, Query(ge=1, le=365, description="Window of the accuracy by model version."), DIGITS
     ] = 30,
 ) -> AdminDashboard:
     """Users and sessions, model health per layer, the latest health check, suggestions

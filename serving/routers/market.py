@@ -29,7 +29,7 @@ from serving.deps import CurrentCaller, DbSession, PageParams, Period, TimeRange
 from serving.errors import NotFound
 from serving.lookups import find
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import MAX_ID, Page, PathId
+from serving.schemas.common import DIGITS, MAX_ID, TRUE_OR_FALSE, Page, PathId
 from serving.schemas.market import (
     DominanceOut,
     IndicatorOut,
@@ -213,7 +213,7 @@ def sectors(
     _caller: CurrentCaller,
     session: DbSession,
     page: PageParams,
-    is_active: Annotated[bool | None, Query()] = None,
+    is_active: Annotated[bool | None, Query(), TRUE_OR_FALSE] = None,
 ) -> Page[SectorOut]:
     """Crypto sectors by name, each with its latest performance (null before any analysis)."""
     statement = select(CryptoSector)
@@ -231,7 +231,7 @@ def rotation(
     page: PageParams,
     period: Period,
     sector_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="Rotations from or to it.")
+        int | None, Query(ge=1, le=MAX_ID, description="Rotations from or to it."), DIGITS
     ] = None,
 ) -> Page[RotationOut]:
     """Sector rotation analyses (weakest → strongest sector), newest first (`analysis_time`)."""

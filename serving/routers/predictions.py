@@ -17,7 +17,7 @@ from serving.errors import Forbidden, Unprocessable
 from serving.forecasts import forecast
 from serving.lookups import crypto_filter, find, find_crypto
 from serving.pagination import equal_to, within
-from serving.schemas.common import Page, PathId, QueryId
+from serving.schemas.common import DIGITS, TRUE_OR_FALSE, Page, PathId, QueryId
 from serving.schemas.predictions import (
     AccuracyOut,
     BatchPredictionRequest,
@@ -67,10 +67,14 @@ def list_predictions(
     period: Period,
     crypto: Annotated[str | None, Query(description="Symbol or id.")] = None,
     model_name: Annotated[str | None, Query(max_length=50)] = None,
-    layer: Annotated[int | None, Query(ge=1, le=4)] = None,
-    realized: Annotated[bool | None, Query(description="Only evaluated (or pending) ones.")] = None,
+    layer: Annotated[int | None, Query(ge=1, le=4), DIGITS] = None,
+    realized: Annotated[
+        bool | None, Query(description="Only evaluated (or pending) ones."), TRUE_OR_FALSE
+    ] = None,
     watchlist_id: QueryId = None,
-    mine: Annotated[bool, Query(description="Only the caller's own requests.")] = False,
+    mine: Annotated[
+        bool, Query(description="Only the caller's own requests."), TRUE_OR_FALSE
+    ] = False,
 ) -> Page[PredictionOut]:
     """Predictions the caller may see, newest first: their own and the system's (`analyze`).
 
@@ -102,7 +106,7 @@ def list_predictions(
     )
 
 
-@router.get("/{prediction_id}", response_model=PredictionOut)
+@router.get("/{prediction_id:int}", response_model=PredictionOut)
 def get_prediction(
     prediction_id: PathId, caller: CurrentCaller, session: DbSession
 ) -> PredictionOut:
@@ -110,7 +114,7 @@ def get_prediction(
     return _out(prediction, _symbol(session, prediction))
 
 
-@router.put("/{prediction_id}", response_model=PredictionOut)
+@router.put("/{prediction_id:int}", response_model=PredictionOut)
 def update_prediction(
     prediction_id: PathId, body: PredictionUpdate, caller: CurrentCaller, session: DbSession
 ) -> PredictionOut:
@@ -127,7 +131,7 @@ def update_prediction(
     return _out(prediction, _symbol(session, prediction))
 
 
-@router.get("/{prediction_id}/accuracy", response_model=AccuracyOut)
+@router.get("/{prediction_id:int}/accuracy", response_model=AccuracyOut)
 def prediction_accuracy(
     prediction_id: PathId, caller: CurrentCaller, session: DbSession
 ) -> AccuracyOut:

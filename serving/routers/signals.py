@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from db.schema import TradingSignal, User
 from serving import auth, risk
-from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
+from serving.deps import AppSettings, Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Forbidden, NotFound
 from serving.lookups import find, find_crypto, symbols
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import Page, PathId
+from serving.schemas.common import Page, PathId, check_user_json
 from serving.schemas.signals import (
     ExecutionOut,
     ExecutionRequest,
@@ -142,9 +142,14 @@ def risk_profile(user_id: PathId, caller: CurrentCaller, session: DbSession) -> 
 
 @router.put("/user/{user_id}/risk-profile", response_model=RiskProfileOut)
 def update_risk_profile(
-    user_id: PathId, body: RiskProfileUpdate, caller: CurrentCaller, session: DbSession
+    user_id: PathId,
+    body: RiskProfileUpdate,
+    caller: CurrentCaller,
+    session: DbSession,
+    settings: AppSettings,
 ) -> RiskProfileOut:
     """Change a user's limits (the fields given); the user's own, or anyone's for an admin."""
+    check_user_json(settings, risk_rules=body.risk_rules)
     _profile_owner(session, caller, user_id)
     changes = body.model_dump(exclude_none=True)
     risk.update_profile(session, user_id, changes)

@@ -20,7 +20,7 @@ from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, NotFound
 from serving.lookups import find, find_crypto, symbols
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import Page, PathId, QueryId
+from serving.schemas.common import DIGITS, Page, PathId, QueryId
 from serving.schemas.suggestions import (
     ReviewIn,
     ReviewOut,
@@ -48,7 +48,7 @@ def list_suggestions(
     suggestion_type: Annotated[SuggestionType | None, Query()] = None,
     watchlist_id: QueryId = None,
     crypto: Annotated[str | None, Query(description="Id or symbol.", max_length=20)] = None,
-    ai_layer: Annotated[int | None, Query(ge=1, le=4)] = None,
+    ai_layer: Annotated[int | None, Query(ge=1, le=4), DIGITS] = None,
 ) -> Page[SuggestionOut]:
     """Suggestions for the watchlists the caller may read, newest first: a user's own personal
     watchlists and the default one; every watchlist for an admin."""

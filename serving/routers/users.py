@@ -14,7 +14,7 @@ from serving.deps import AdminCaller, AppSettings, CurrentCaller, DbSession, Pag
 from serving.errors import Forbidden, Unprocessable
 from serving.lookups import find
 from serving.pagination import paginate, within
-from serving.schemas.common import Page, PathId
+from serving.schemas.common import Page, PathId, check_user_json
 from serving.schemas.users import NotificationOut, ProfileUpdate, UserOut
 from serving.security import hash_password, password_problem
 
@@ -35,6 +35,7 @@ def update_profile(
     A password change needs the current one, checked first and throttled as logins are, so
     that a stolen token cannot guess the password; a wrong one changes nothing.
     """
+    check_user_json(settings, preferences=body.preferences)
     user = caller.user
     if body.password is not None:
         auth.check_password(

@@ -20,7 +20,7 @@ from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Conflict, Forbidden
 from serving.lookups import find_crypto, symbols
 from serving.pagination import equal_to, paginate, within
-from serving.schemas.common import MAX_ID, Page, PathId
+from serving.schemas.common import DIGITS, MAX_ID, TRUE_OR_FALSE, Page, PathId
 from serving.schemas.watchlists import (
     ItemCreate,
     ItemOut,
@@ -76,8 +76,9 @@ def list_watchlists(
         Query(
             ge=1, le=MAX_ID, description="Only this user's personal watchlists (administrators)."
         ),
+        DIGITS,
     ] = None,
-    is_active: Annotated[bool | None, Query()] = None,
+    is_active: Annotated[bool | None, Query(), TRUE_OR_FALSE] = None,
 ) -> Page[WatchlistOut]:
     """The caller's personal watchlists and the default one; every watchlist for an admin.
 
@@ -158,7 +159,7 @@ def list_items(
     caller: CurrentCaller,
     session: DbSession,
     page: PageParams,
-    is_active: Annotated[bool | None, Query()] = None,
+    is_active: Annotated[bool | None, Query(), TRUE_OR_FALSE] = None,
 ) -> Page[ItemOut]:
     """A watchlist's items in order of position."""
     changes.readable_watchlist(session, caller, watchlist_id)

@@ -5,19 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from serving.schemas.common import Crypto, Input, Schema
+from serving.schemas.common import Crypto, Input, Patch, Schema
 
 MAX_POSITION = 100_000
 MAX_ASSETS = 1000
-
-
-def _refuse_null(value: object) -> object:
-    """Runs only on fields the body gives: an omitted field stays as it is, null is refused."""
-    if value is None:
-        raise ValueError("may not be null; leave the field out to keep it")
-    return value
 
 
 class WatchlistCreate(Input):
@@ -34,17 +27,15 @@ class WatchlistCreate(Input):
     sort_order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
 
 
-class WatchlistUpdate(Input):
+class WatchlistUpdate(Patch):
+    not_null = ("name", "is_active", "is_public", "max_assets", "sort_order")
+
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
     is_active: bool | None = None
     is_public: bool | None = None
     max_assets: int | None = Field(default=None, ge=1, le=MAX_ASSETS)
     sort_order: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
-
-    _not_null = field_validator(
-        "name", "is_active", "is_public", "max_assets", "sort_order", mode="after"
-    )(_refuse_null)
 
 
 class WatchlistOut(Schema):
@@ -78,14 +69,14 @@ class ItemCreate(Input):
     is_active: bool = True
 
 
-class ItemUpdate(Input):
+class ItemUpdate(Patch):
+    not_null = ("position", "weight", "is_active")
+
     position: int | None = Field(default=None, ge=1, le=MAX_POSITION)
     weight: float | None = Field(default=None, ge=0, le=1)
     target_allocation: float | None = Field(default=None, ge=0, le=1)
     notes: str | None = Field(default=None, max_length=2000)
     is_active: bool | None = None
-
-    _not_null = field_validator("position", "weight", "is_active", mode="after")(_refuse_null)
 
 
 class ItemOut(Schema):

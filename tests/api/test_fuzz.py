@@ -6,6 +6,9 @@ operation's cases are drawn with hypothesis and sent through schemathesis' ASGI 
 schemathesis' pytest plugin is not used because its lazy (fixture-built) schema does not run
 under pytest 9. One database serves the whole module: state accumulates as it would in
 production (registrations, watchlists, logouts), and both roles fuzz the same data.
+
+`tests/api/test_live_fuzz.py` runs the same fuzz the way an outside tester would: every phase
+and check against `cryptopredict serve` over real HTTP, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations

@@ -20,12 +20,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from accounts import PASSWORD, Account
-from builders import coin, insert
+from builders import coin, insert, watchlist
 from cryptopredict.settings import Settings
+from serving import auth
 from serving.app import API_PREFIX, create_app
-from serving.schemas.common import MAX_JSON_DEPTH
+from serving.schemas.common import Patch
 
 HUGE_ID = 99999999999999999999  # past 2^63 - 1: SQLite cannot even bind it
 ERROR_BODY_BOUND = 4096
@@ -59,7 +61,7 @@ def _assert_bounded(answer: Any) -> None:
 
 
 def test_deep_json_is_refused_in_risk_rules_and_preferences(
-    client: TestClient, alice: Account, admin: Account
+    client: TestClient, app: FastAPI, alice: Account, admin: Account
 ) -> None:
     deep = _raw_json(1, 600)
     risk = client.put(
@@ -83,7 +85,7 @@ def test_deep_json_is_refused_in_risk_rules_and_preferences(
     assert refused.status_code == 422 and "bytes" in refused.text
     fine = client.put(
         f"{API_PREFIX}/user/{alice.id}/risk-profile",
-        json={"risk_rules": _nested(MAX_JSON_DEPTH)},
+        json={"risk_rules": _nested(app.state.settings.max_json_depth)},
         headers=alice.headers,
     )
     assert fine.status_code == 200, fine.text
@@ -119,6 +121,38 @@ def test_deep_json_already_stored_still_reads(
         answer = client.get(API_PREFIX + path, headers=token)
         assert answer.status_code == 200, (path, answer.text[:300])
         assert "nested deeper than" in answer.text
+
+
+def test_the_json_limits_are_settings(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "var",
+        max_json_depth=3,
+        max_json_bytes=100,
+    )
+    application = create_app(settings)
+    try:
+        with Session(application.state.engine) as session:
+            user = auth.create_user(session, "carol@example.com", PASSWORD)
+            session.commit()
+            user_id = user.id
+        client = TestClient(application)
+        login = {"email": "carol@example.com", "password": PASSWORD}
+        token = client.post(f"{API_PREFIX}/auth/login", json=login).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{API_PREFIX}/user/{user_id}/risk-profile"
+        deep = client.put(url, json={"risk_rules": _nested(4)}, headers=headers)
+        assert deep.status_code == 422 and "at most 3 levels" in deep.text, deep.text
+        large = client.put(url, json={"risk_rules": {"k": "x" * 100}}, headers=headers)
+        assert large.status_code == 422 and "at most 100" in large.text, large.text
+        fine = client.put(url, json={"risk_rules": _nested(3)}, headers=headers)
+        assert fine.status_code == 200, fine.text
+        preferences = client.put(
+            f"{API_PREFIX}/users/profile", json={"preferences": _nested(4)}, headers=headers
+        )
+        assert preferences.status_code == 422, preferences.text
+    finally:
+        application.state.engine.dispose()
 
 
 # --------------------------------------------------------------------- 2. body size
@@ -321,6 +355,121 @@ def test_password_guessing_through_the_profile_is_throttled(
         client.get(f"{API_PREFIX}/users/profile", headers=alice.headers).json()["first_name"]
         is None
     )
+
+
+# --------------------------------------------------------------------- schema honesty
+
+
+def test_put_predictions_batch_is_405_not_a_prediction_id(client: TestClient) -> None:
+    """`batch` is no prediction id: the path has POST only, whatever the method."""
+    for method in ("GET", "PUT", "DELETE"):
+        answer = client.request(method, f"{API_PREFIX}/predictions/batch", json={})
+        assert answer.status_code == 405, (method, answer.text)
+        assert answer.headers["Allow"] == "POST"
+    for path, allowed in (
+        ("/predictions", "GET, POST"),
+        ("/predictions/7", "GET, PUT"),
+        ("/watchlists/7", "DELETE, PUT"),
+        ("/users/profile", "GET, PUT"),
+        ("/sectors/rotation", "GET"),
+    ):
+        answer = client.patch(API_PREFIX + path, json={})
+        assert answer.status_code == 405, (path, answer.text)
+        assert answer.headers["Allow"] == allowed, path
+
+
+def test_fields_that_may_not_be_null_are_not_nullable_in_the_schema(
+    client: TestClient, api_engine: Engine, alice: Account
+) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    patches = Patch.__subclasses__()
+    assert {patch.__name__ for patch in patches} >= {"WatchlistUpdate", "ItemUpdate"}
+    for patch in patches:
+        properties = schemas[patch.__name__]["properties"]
+        for name in patch.not_null:
+            assert "null" not in json.dumps(properties[name]), (patch.__name__, name)
+            assert "type" in properties[name], (patch.__name__, name)
+    with api_engine.begin() as connection:
+        watchlist_id = watchlist(connection, alice.id)
+    url = f"{API_PREFIX}/watchlists/{watchlist_id}"
+    for name in ("name", "is_active", "max_assets"):
+        answer = client.put(url, json={name: None}, headers=alice.headers)
+        assert answer.status_code == 422, (name, answer.text)
+        assert "may not be null" in answer.text
+    # A field the schema declares nullable takes null: it clears the value.
+    cleared = client.put(url, json={"description": None}, headers=alice.headers)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["description"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/watchlists?is_active=0",
+        "/watchlists?is_active=yes",
+        "/watchlists?is_active=True",
+        "/sectors?is_active=1",
+        "/predictions?realized=on",
+        "/predictions?mine=1",
+        "/predictions?limit=5.0",
+        "/predictions?offset=1_0",
+        "/predictions?layer=%203",
+        "/predictions/1.0",
+        "/signals?since=0.5",
+        "/signals?until=1700000000",
+        "/suggestions?ai_layer=2.0",
+    ],
+)
+def test_lenient_query_values_are_422(client: TestClient, alice: Account, query: str) -> None:
+    """Booleans are `true` or `false`, integers decimal digits and times ISO 8601, as the
+    schema declares them; pydantic alone took `0`, `yes`, `5.0`, `1_0` and Unix times."""
+    answer = client.get(API_PREFIX + query, headers=alice.headers)
+    assert answer.status_code in (404, 422), answer.text
+    if answer.status_code == 404:  # no route: `1.0` is not an id
+        assert query == "/predictions/1.0"
+
+
+def test_the_strict_query_values_still_work(client: TestClient, alice: Account) -> None:
+    for query in (
+        "/watchlists?is_active=true",
+        "/sectors?is_active=false",
+        "/predictions?realized=false&mine=true&limit=5&offset=0&layer=3",
+        "/signals?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00%2B01:00",
+    ):
+        answer = client.get(API_PREFIX + query, headers=alice.headers)
+        assert answer.status_code == 200, (query, answer.text)
+
+
+def test_bodies_take_the_json_types_of_the_schema_only(
+    client: TestClient, api_engine: Engine, alice: Account
+) -> None:
+    """`crypto: true` once meant coin 1 and `is_active: 0` false; now they are 422."""
+    with api_engine.begin() as connection:
+        coin(connection, "BTC")
+        watchlist_id = watchlist(connection, alice.id)
+    for path, body in (
+        ("/predictions", {"crypto": True}),
+        ("/predictions", {"crypto": "BTC", "horizon_hours": "24"}),
+        ("/predictions/batch", {"cryptos": [True]}),
+        ("/watchlists", {"name": "x", "is_active": 0}),
+        ("/watchlists", {"name": "x", "max_assets": "5"}),
+        ("/watchlists", {"name": 5}),
+        (f"/watchlists/{watchlist_id}/items", {"crypto": "BTC", "weight": "0.5"}),
+        (f"/watchlists/{watchlist_id}/items", {"crypto": "BTC", "is_active": "true"}),
+    ):
+        answer = client.post(API_PREFIX + path, json=body, headers=alice.headers)
+        assert answer.status_code == 422, (path, body, answer.text)
+    for name, value in (("is_public", 1), ("sort_order", "2"), ("max_assets", True)):
+        answer = client.put(
+            f"{API_PREFIX}/watchlists/{watchlist_id}", json={name: value}, headers=alice.headers
+        )
+        assert answer.status_code == 422, (name, value, answer.text)
+    item = client.post(
+        f"{API_PREFIX}/watchlists/{watchlist_id}/items",
+        json={"crypto": "BTC", "weight": 1},  # an integer is a number
+        headers=alice.headers,
+    )
+    assert item.status_code == 201, item.text
 
 
 # --------------------------------------------------------------------- over real HTTP

@@ -29,7 +29,7 @@ def _routes() -> Iterator[tuple[str, str, APIRoute]]:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in sorted(route.methods):
-                yield method, route.path, route
+                yield method, route.path_format, route
 
 
 def _needs(dependant: Dependant, guard: object) -> bool:
@@ -87,4 +87,19 @@ def test_every_admin_route_refuses_a_public_token(client: TestClient, alice: Acc
         response = client.request(method, _url(path), headers=alice.headers, json={})
         if response.status_code != 403:
             failures.append(f"{method} {path}: {response.status_code}")
+    assert not failures, failures
+
+
+def test_a_405_allows_exactly_the_methods_of_its_path(client: TestClient) -> None:
+    """OPTIONS is no method of this API: every path answers it 405, and `Allow` names every
+    method the schema gives the path (the router alone named the first matching route's only,
+    e.g. `Allow: POST` for `/predictions`, which also answers GET)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    assert len(paths) >= 40
+    failures = []
+    for path, operations in paths.items():
+        answer = client.options(re.sub(r"\{[^}]+\}", "1", path))
+        expected = ", ".join(sorted(method.upper() for method in operations))
+        if answer.status_code != 405 or answer.headers.get("allow") != expected:
+            failures.append(f"{path}: {answer.status_code} {answer.headers.get('allow')}")
     assert not failures, failures
