@@ -24,6 +24,8 @@ from serving.schemas.predictions import (
     PredictionOut,
     PredictionRequest,
     PredictionUpdate,
+    holds,
+    price_interval,
 )
 from serving.watchlist_changes import readable_watchlist
 
@@ -147,12 +149,19 @@ def prediction_accuracy(
     if prediction.actual_price is not None:
         predicted_up = prediction.predicted_price >= prediction.input_price
         direction = predicted_up == (prediction.actual_price >= prediction.input_price)
-    recorded = {
-        name: getattr(prediction, name)
-        for name in AccuracyOut.model_fields
-        if name not in {"state", "direction_correct"}
+    interval = price_interval(prediction.predicted_value)
+    derived = {
+        "state": state,
+        "direction_correct": direction,
+        "interval": interval,
+        "within_interval": holds(
+            interval, None if prediction.actual_price is None else float(prediction.actual_price)
+        ),
     }
-    return AccuracyOut.model_validate({**recorded, "state": state, "direction_correct": direction})
+    recorded = {
+        name: getattr(prediction, name) for name in AccuracyOut.model_fields if name not in derived
+    }
+    return AccuracyOut.model_validate({**recorded, **derived})
 
 
 def _create(

@@ -92,10 +92,7 @@ class PredictionOut(Schema):
     )
     @property
     def within_interval(self) -> bool | None:
-        interval = self.interval
-        if interval is None or self.actual_price is None:
-            return None
-        return interval.lower <= self.actual_price <= interval.upper
+        return holds(self.interval, self.actual_price)
 
 
 def price_interval(value: dict[str, Any] | None) -> PriceInterval | None:
@@ -103,6 +100,14 @@ def price_interval(value: dict[str, Any] | None) -> PriceInterval | None:
     if not value or any(key not in value for key in ("lower", "upper", "level")):
         return None
     return PriceInterval(lower=value["lower"], upper=value["upper"], level=value["level"])
+
+
+def holds(interval: PriceInterval | None, actual: float | None) -> bool | None:
+    """Whether the realised price lies in the interval (bounds included); None until both
+    exist. The nightly evaluation counts it by the same rule (`training.live_metrics`)."""
+    if interval is None or actual is None:
+        return None
+    return interval.lower <= actual <= interval.upper
 
 
 class AccuracyOut(Schema):
@@ -121,4 +126,8 @@ class AccuracyOut(Schema):
     accuracy_threshold: float | None
     is_accurate: bool | None
     direction_correct: bool | None
+    interval: PriceInterval | None = Field(description="The forecast's central price interval.")
+    within_interval: bool | None = Field(
+        description="Once realised: whether the actual price fell inside the interval."
+    )
     evaluated_at: datetime | None

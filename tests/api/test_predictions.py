@@ -288,6 +288,10 @@ def test_accuracy_follows_the_evaluation(
     assert realized["is_accurate"] == (error / actual * 100 <= made["accuracy_threshold"])
     up = made["predicted_price"] >= made["input_price"]
     assert realized["direction_correct"] == (up == (actual >= made["input_price"]))
+    interval = made["interval"]
+    assert realized["interval"] == interval
+    assert realized["within_interval"] == (interval["lower"] <= actual <= interval["upper"])
+    assert pending.json()["within_interval"] is None
     assert (
         client.get(f"{PREDICTIONS}/{made['id']}/accuracy", headers=bob.headers).status_code == 403
     )
