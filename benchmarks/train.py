@@ -411,8 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     peak_label = "peak RSS MiB" if PEAK_RESETTABLE else "peak RSS so far MiB"
     print(
         f"Training benchmark: {len(panel.symbols)} coins x {len(panel.hours):,} hours "
-        f"({source}), default TrainSettings: horizons {settings.horizons}, "
-        f"{settings.n_folds} folds, test_fraction {settings.test_fraction}"
+        f"({source}), default TrainSettings: horizons {settings.horizons}, asset forecast "
+        f"horizons {list(settings.forecast_horizons)}, {settings.n_folds} folds, "
+        f"test_fraction {settings.test_fraction}"
         + ("" if args.xgb_jobs is None else f"; NOT default: XGBoost n_jobs={args.xgb_jobs}")
     )
     print(
