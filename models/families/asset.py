@@ -55,8 +55,8 @@ LINE_PREFIX = "asset_price"
 def line_name(horizon: int) -> str:
     """The registered name of the asset forecasts `horizon` hours ahead.
 
-    The layer's default horizon keeps the plain name that registries made before there were
-    several horizons already hold.
+    The layer's default horizon keeps the plain name, the one that registries made before
+    there were several horizons already hold.
     """
     return LINE_PREFIX if horizon == DEFAULT_HORIZONS["asset"] else f"{LINE_PREFIX}_{horizon}h"
 
