@@ -62,7 +62,7 @@ from report import METRICS_HEADER, metrics_table, table
 
 from cryptopredict.settings import DEFAULT_FORECAST_HORIZONS
 from models.panel import MarketPanel
-from models.validation import ValidationResult, fit_final
+from models.validation import ValidationResult, better, fit_final
 from training.candles import discover_candle_files, read_candle_file, read_coins_file
 from training.synthetic import generate_market
 from training.tracking import configure_tracking
@@ -194,9 +194,11 @@ class FamilyRun:
 
     @property
     def beats_baseline(self) -> bool:
-        model = self.model_metrics[self.primary_metric]
-        baseline = self.baseline_metrics[self.primary_metric]
-        return model < baseline if self.lower_is_better else model > baseline
+        return better(
+            self.model_metrics[self.primary_metric],
+            self.baseline_metrics[self.primary_metric],
+            self.lower_is_better,
+        )
 
 
 # ---------------------------------------------------------------------------- the run

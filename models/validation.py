@@ -30,6 +30,11 @@ from models.splits import Fold, WalkForwardSplit
 FamilyFactory = Callable[[], ModelFamily]
 
 
+def better(candidate: float, reference: float, lower_is_better: bool) -> bool:
+    """Is `candidate` strictly better than `reference` on a metric of this direction?"""
+    return bool(candidate < reference if lower_is_better else candidate > reference)
+
+
 @dataclass
 class ValidationResult:
     """OOF rows of every fold; `scored` marks those of folds with an earlier fold to learn from."""
@@ -48,8 +53,7 @@ class ValidationResult:
     calibration: dict[str, Any] = field(default_factory=dict)
 
     def beats_baseline(self, metric: str, lower_is_better: bool) -> bool:
-        model, baseline = self.model_metrics[metric], self.baseline_metrics[metric]
-        return bool(model < baseline if lower_is_better else model > baseline)
+        return better(self.model_metrics[metric], self.baseline_metrics[metric], lower_is_better)
 
     @property
     def window(self) -> dict[str, str]:

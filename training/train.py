@@ -35,7 +35,7 @@ from models.families import DEFAULT_HORIZONS, FAMILIES, InsufficientData, ModelF
 from models.panel import MarketPanel
 from models.skill import NO_EDGE
 from models.splits import WalkForwardSplit
-from models.validation import ValidationResult, fit_final, walk_forward
+from models.validation import ValidationResult, better, fit_final, walk_forward
 from training import registry
 from training.plots import feature_importance_figure, reliability_figure, walk_forward_figure
 from training.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle
@@ -326,9 +326,9 @@ def _decide_promotion(
     except Exception as error:  # an unreadable incumbent must not block a good candidate
         log.warning("could not re-score active %s: %s", family.registered_name, error)
         return True, f"active version {active.version} could not be re-scored: {error}"
-    better = candidate < incumbent if family.lower_is_better else candidate > incumbent
-    verdict = "beats" if better else "does not beat"
-    return better, (
+    beats = better(candidate, incumbent, family.lower_is_better)
+    verdict = "beats" if beats else "does not beat"
+    return beats, (
         f"{metric} {candidate:.6g} {verdict} active version {active.version} ({incumbent:.6g})"
     )
 

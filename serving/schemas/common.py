@@ -72,10 +72,6 @@ class Page(BaseModel, Generic[Item]):
     offset: int
 
 
-class Message(BaseModel):
-    detail: str
-
-
 class ValidationIssue(BaseModel):
     """One invalid field, as FastAPI reports it."""
 
