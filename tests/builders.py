@@ -43,3 +43,18 @@ def asset(
 
 def default_watchlist_id(connection: Connection) -> int:
     return connection.execute(text("SELECT id FROM watchlists WHERE type = 'default'")).scalar_one()
+
+
+def signal(connection: Connection, crypto_id: int) -> int:
+    """An active long signal entering at 100, target 110, stop 95."""
+    return insert(
+        connection,
+        "trading_signals",
+        crypto_id=crypto_id,
+        signal_type="long",
+        entry_price=100,
+        target_price=110,
+        stop_loss=95,
+        confidence_score=0.7,
+        risk_level="medium",
+    )

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from accounts import PASSWORD, Account
-from builders import coin, insert, watchlist
+from builders import coin, insert, signal, watchlist
 from cryptopredict.settings import Settings
 from serving import auth
 from serving.app import API_PREFIX, create_app
@@ -298,17 +298,7 @@ def test_amounts_below_the_stored_precision_are_422(
 ) -> None:
     with api_engine.begin() as connection:
         crypto_id = coin(connection, "BTC")
-        signal_id = insert(
-            connection,
-            "trading_signals",
-            crypto_id=crypto_id,
-            signal_type="long",
-            entry_price=100,
-            target_price=110,
-            stop_loss=95,
-            confidence_score=0.7,
-            risk_level="medium",
-        )
+        signal_id = signal(connection, crypto_id)
     tiny = client.post(
         f"{API_PREFIX}/signals/{signal_id}/execute",
         json={"portfolio_value": 1e-9, "position_size": 1e-9},

@@ -137,17 +137,7 @@ def _seed(engine: Engine) -> None:
             model_type="macro",
             status="active",
         )
-        builders.insert(
-            connection,
-            "trading_signals",
-            crypto_id=coins[0],
-            signal_type="long",
-            entry_price=100,
-            target_price=110,
-            stop_loss=95,
-            confidence_score=0.7,
-            risk_level="medium",
-        )
+        builders.signal(connection, coins[0])
     with Session(engine) as session:
         for role in ROLES:
             auth.create_user(session, f"fuzz-{role}@example.com", PASSWORD, role=role)
