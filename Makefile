@@ -25,7 +25,7 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy cryptopredict db models training serving
+	$(BIN)/mypy cryptopredict db models store training serving
 
 bench-ingest: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py
