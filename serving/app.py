@@ -21,6 +21,7 @@ from db.engine import make_engine, session_factory
 from serving.body_limit import BodyLimit
 from serving.errors import ApiError, TooManyRequests, safe_text, validation_issues
 from serving.forecasts import ForecastCache
+from serving.lookups import CoinDirectory
 from serving.models_cache import ActiveModels
 from serving.routers import ROUTERS
 from serving.schemas.common import ErrorOut
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.lookups = make_engine(settings.resolved_database_url, poolclass=NullPool)
     app.state.models = ActiveModels(app.state.lookups)
     app.state.forecasts = ForecastCache(app.state.lookups)
+    app.state.coins = CoinDirectory()
     # Active versions load their artifacts from the tracking store training wrote to.
     configure_tracking(settings.resolved_mlflow_tracking_uri, settings.artifact_root)
     if settings.cors_origins:

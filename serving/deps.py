@@ -24,7 +24,8 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    """Async because it does no I/O: FastAPI runs a sync dependency on a worker thread."""
     settings: Settings = request.app.state.settings
     return settings
 

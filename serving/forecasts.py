@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,9 +26,10 @@ import pandas as pd
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from db.schema import Cryptocurrency, Prediction, PriceData
+from db.schema import Prediction, PriceData
 from models.panel import MarketPanel
 from serving.errors import Conflict, ServiceUnavailable, Unprocessable
+from serving.lookups import Coin
 from serving.models_cache import LoadedModel, ModelSet
 from serving.prediction_rows import prediction_row
 from serving.predictor import HISTORY_HOURS, NO_ASSET_MODEL, MarketView, Predictor, recent
@@ -49,6 +50,21 @@ class MarketSnapshot:
     # Kept out of `assets.attrs`: pandas deep-copies attrs into every frame derived from it,
     # which copied the model's booster on each request (17 % of a request's time, profiled).
     model: LoadedModel | None
+    # Each coin's `predictions` row, built on its first request: the same for every request
+    # of the snapshot but for who asked.
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def row(self, coin: Coin) -> dict[str, Any]:
+        """A fresh copy of the coin's row: the caller fills in who asked."""
+        built = self.rows.get(coin.id)
+        if built is None:
+            assert self.model is not None  # the assets were computed, so by an asset model
+            forecast = self.assets.loc[coin.symbol]
+            built = prediction_row(
+                self.model, self.view, self.panel, coin.symbol, forecast, coin.id
+            )
+            self.rows[coin.id] = built
+        return dict(built)
 
 
 class ForecastCache:
@@ -115,7 +131,7 @@ def forecast(
     session: Session,
     cache: ForecastCache,
     models: ModelSet,
-    coins: Sequence[Cryptocurrency],
+    coins: Sequence[Coin],
     *,
     horizon_hours: int | None,
     max_candle_age: timedelta,
@@ -171,22 +187,15 @@ def forecast_horizon(models: ModelSet, asked: int | None) -> int:
     return asked
 
 
-def _forecast_at(snapshot: MarketSnapshot, coins: Sequence[Cryptocurrency]) -> list[dict[str, Any]]:
+def _forecast_at(snapshot: MarketSnapshot, coins: Sequence[Coin]) -> list[dict[str, Any]]:
     """Rows for coins whose latest candle is the snapshot's hour, from the market then."""
-    symbols = [coin.symbol for coin in coins]
-    missing = sorted(set(symbols) - set(snapshot.assets.index))
+    missing = sorted({coin.symbol for coin in coins} - set(snapshot.assets.index))
     if missing:
         raise Conflict(
             f"not enough history at {snapshot.view.as_of.isoformat()} to compute the features "
             f"of {', '.join(missing)}; the model needs about {HISTORY_HOURS} hours of candles"
         )
-    model = snapshot.model
-    assert model is not None  # the assets were computed, so by an asset model
-    ids = {coin.symbol: coin.id for coin in coins}
-    return [
-        prediction_row(model, snapshot.view, snapshot.panel, symbol, row, ids[symbol])
-        for symbol, row in snapshot.assets.loc[symbols].iterrows()
-    ]
+    return [snapshot.row(coin) for coin in coins]
 
 
 def _latest_candles(session: Session, crypto_ids: list[int]) -> dict[int, datetime]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, false, func, select
@@ -19,10 +20,64 @@ def crypto_filter(reference: str) -> ColumnElement[bool]:
     Only ASCII digits make an id: `'²'.isdigit()` is true, yet `int('²')` fails. Digits past
     the id column's range match nothing rather than reach the database.
     """
-    if reference.isascii() and reference.isdigit():
+    if _is_id(reference):
         number = int(reference)
         return Cryptocurrency.id == number if number <= MAX_ID else false()
     return func.upper(Cryptocurrency.symbol) == reference.strip().upper()
+
+
+@dataclass(frozen=True)
+class Coin:
+    """A coin as a forecast request names it."""
+
+    id: int
+    symbol: str
+
+
+class CoinDirectory:
+    """Every coin by id and by symbol, read once per data version (`db.versions`: any coin
+    write bumps it), so that resolving a request's coins costs no query per coin. It answers
+    as `crypto_filter` does."""
+
+    def __init__(self) -> None:
+        self._entries: tuple[int | None, dict[int | str, Coin]] = (None, {})
+
+    def find(
+        self, session: Session, data_version: int, references: Sequence[str | int]
+    ) -> list[Coin]:
+        """The coins named, in order; 404 for the first unknown one."""
+        version, directory = self._entries
+        if version != data_version:
+            directory = _directory(session)
+            self._entries = (data_version, directory)
+        coins = []
+        for reference in references:
+            coin = directory.get(_directory_key(str(reference)))
+            if coin is None:
+                raise NotFound(f"unknown crypto {reference!r}")
+            coins.append(coin)
+        return coins
+
+
+def _is_id(reference: str) -> bool:
+    return reference.isascii() and reference.isdigit()
+
+
+def _directory_key(reference: str) -> int | str:
+    """Ids as numbers, symbols upper-cased: a digits-only reference is always an id."""
+    return int(reference) if _is_id(reference) else reference.strip().upper()
+
+
+def _directory(session: Session) -> dict[int | str, Coin]:
+    directory: dict[int | str, Coin] = {}
+    rows = session.execute(
+        select(Cryptocurrency.id, Cryptocurrency.symbol).order_by(Cryptocurrency.id)
+    )
+    for crypto_id, symbol in rows:
+        coin = Coin(crypto_id, symbol)
+        directory[crypto_id] = coin
+        directory.setdefault(symbol.upper(), coin)
+    return directory
 
 
 def symbols(session: Session, crypto_ids: Iterable[int]) -> dict[int, str]:

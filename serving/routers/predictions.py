@@ -15,7 +15,7 @@ from db.schema import Cryptocurrency, Prediction
 from serving.deps import AppSettings, Caller, CurrentCaller, DbSession, PageParams, Period
 from serving.errors import Forbidden, Unprocessable
 from serving.forecasts import forecast
-from serving.lookups import crypto_filter, find, find_crypto
+from serving.lookups import crypto_filter, find
 from serving.pagination import equal_to, within
 from serving.schemas.common import DIGITS, TRUE_OR_FALSE, Page, PathId, QueryId
 from serving.schemas.predictions import (
@@ -172,7 +172,8 @@ def _create(
     references: list[str | int],
     body: PredictionRequest | BatchPredictionRequest,
 ) -> list[PredictionOut]:
-    coins = [find_crypto(session, reference) for reference in references]
+    models = request.app.state.models.at(session)
+    coins = request.app.state.coins.find(session, models.data_version, references)
     counts = Counter(coin.symbol for coin in coins)
     duplicates = {symbol for symbol, count in counts.items() if count > 1}
     if duplicates:
@@ -182,7 +183,7 @@ def _create(
     created = forecast(
         session,
         request.app.state.forecasts,
-        request.app.state.models.at(session),
+        models,
         coins,
         horizon_hours=body.horizon_hours,
         max_candle_age=timedelta(hours=settings.max_candle_age_hours),

@@ -76,6 +76,27 @@ def test_forecasts_of_an_hour_load_the_market_once_and_new_candles_reload_it(
     assert target == last + timedelta(hours=1 + 24)
 
 
+def test_coins_are_resolved_without_a_query_each_yet_a_renamed_coin_is_seen_at_once(
+    app: FastAPI, client: TestClient, alice: Account, api_engine: Engine
+) -> None:
+    def status(reference: str | int) -> int:
+        response = client.post(PREDICTIONS, headers=alice.headers, json={"crypto": reference})
+        return response.status_code
+
+    with api_engine.connect() as connection:
+        btc_id = connection.scalar(text("SELECT id FROM cryptocurrencies WHERE symbol = 'BTC'"))
+    assert [status("BTC"), status(" btc "), status(btc_id), status(str(btc_id))] == [201] * 4
+    assert status("BTCX") == 404
+
+    with api_engine.begin() as connection:
+        connection.execute(
+            text("UPDATE cryptocurrencies SET symbol = 'BTCX' WHERE id = :id"), {"id": btc_id}
+        )
+    assert status("BTC") == 404
+    # The renamed coin keeps its candles and its place in the market.
+    assert [status("btcx"), status(btc_id)] == [201, 201]
+
+
 def _in_another_process(url: str, body: str) -> None:
     """Run `body` in a fresh Python process with `engine` bound to the database at `url`."""
     script = f"from db.engine import make_engine\nengine = make_engine({url!r})\n{body}\n"
