@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-ingest bench-train bench-real bench-intervals bench-evaluate bench-serve clean
+.PHONY: install demo test lint bench-ingest bench-train bench-real bench-intervals bench-evaluate bench-serve bench-serve-floor clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-evaluate: $(INSTALLED)
 
 bench-serve: $(INSTALLED)
 	$(BIN)/python benchmarks/serve.py
+
+bench-serve-floor: $(INSTALLED)
+	$(BIN)/python benchmarks/serve_floor.py
 
 clean:
 	rm -rf var mlruns .pytest_cache .ruff_cache .mypy_cache
