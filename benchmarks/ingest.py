@@ -56,6 +56,7 @@ from sqlalchemy.engine import make_url
 
 from db.engine import make_engine
 from db.migrate import upgrade
+from store.candles import VALUE_COLUMNS
 from training import pg_copy, price_store
 from training.candles import discover_candle_files, read_coins_file
 from training.ingest import IngestReport, ingest, read_all, write_candles
@@ -71,7 +72,7 @@ COPY_BLOCK_BYTES = 1 << 20
 BARE_SCHEMA = "bench_bare"
 SPEC_SCHEMA = "bench_spec"
 COPY_COLUMNS = ("crypto_id", "timestamp", *price_store.PRICE_DATA_COLUMNS)
-FRAME_COLUMNS = ("crypto_id", "timestamp", *price_store.CANDLE_COLUMNS)
+FRAME_COLUMNS = ("crypto_id", "timestamp", *VALUE_COLUMNS)
 OUR_TABLES = "price_data, crypto_sector_mapping, cryptocurrencies"
 
 # (a): the spec's price_data columns and types, without id, defaults, index or constraint.

@@ -1,18 +1,16 @@
-"""Read, validate and normalise OHLCV candle CSV files to hourly candles.
+"""Read OHLCV candle CSV files into candle frames, normalised to hourly candles.
 
-This is the pure half of candle ingestion: it touches no database. A file is either
-accepted whole, as hourly candles ready to store, or rejected whole with a
-:class:`CandleFileError` that names every bad row, so a partly broken file never
-leaves a partial series behind.
-
-Validation is vectorised over the whole frame; Python loops run over bad rows only,
-to word the report.
+This is the pure half of candle ingestion: it touches no database. The text is parsed into a
+candle frame (`store.candles`) of the file's own interval, which `validate_candles` checks
+like the candles of any other source; this module only adds what is about text (fields that
+are not values at all) and names the bad rows by their lines. A file is either accepted whole,
+as hourly candles ready to store, or rejected whole with a :class:`CandleFileError` that names
+every bad row, so a partly broken file never leaves a partial series behind.
 """
 
 import re
 import zlib
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from gzip import BadGzipFile
 from pathlib import Path
@@ -20,21 +18,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.price_store import NUMERIC_COLUMNS
+from store.candles import (
+    CANDLE_COLUMNS,
+    HOUR,
+    REQUIRED_COLUMNS,
+    TIMESTAMP,
+    TIMESTAMP_DTYPE,
+    VALUE_COLUMNS,
+    CandleProblem,
+    CandlesRejected,
+    epoch_nanoseconds,
+    format_interval,
+    problems_by_row,
+    render_problems,
+    validate_candles,
+)
 
-HOUR = pd.Timedelta(hours=1)
-
-REQUIRED_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
-PRICE_COLUMNS = ("open", "high", "low", "close")
-CANDLE_COLUMNS = (*REQUIRED_COLUMNS, "market_cap")
 COIN_COLUMNS = ("symbol", "name", "sector")
 COINS_FILE_NAME = "coins.csv"
-
-# Relative slack for the high/low envelope checks: sources store prices such as
-# 5.330000000000001e-05 next to 5.33e-05, which are the same price.
-RELATIVE_TOLERANCE = 1e-9
-# How many bad rows str(CandleFileError) lists before summarising the rest.
-MAX_LISTED_PROBLEMS = 20
 
 # A bare number in the timestamp column is epoch time; below this magnitude it is
 # seconds (up to the year 5138), at or above it milliseconds (from March 1973).
@@ -42,14 +43,9 @@ _EPOCH_MILLISECONDS_FROM = 1e11
 _EPOCH_PATTERN = r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?"
 _SYMBOL_PATTERN = re.compile(r"[A-Z0-9]+")
 USD_QUOTES = frozenset({"USD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI"})
-_UTC_NS = "datetime64[ns, UTC]"
 _FIRST_NS = pd.Timestamp.min.tz_localize("UTC")
 _LAST_NS = pd.Timestamp.max.tz_localize("UTC")
 _TIMESTAMP_FORMATS = "ISO 8601, epoch seconds or epoch milliseconds (years 1677-2262)"
-
-# A vectorised row check: which rows fail it, and how to word the failure of one
-# row, given its position in the frame.
-RowCheck = tuple[np.ndarray, Callable[[int], str]]
 
 
 @dataclass(frozen=True)
@@ -82,10 +78,9 @@ class CandleFileError(ValueError):
 class CandleFile:
     """A validated candle file, normalised to hourly candles.
 
-    ``candles`` has the columns of ``CANDLE_COLUMNS``: ``timestamp`` as
-    datetime64[ns, UTC] (the hour the candle opens), the rest float64, with
-    ``market_cap`` NaN where the file has none. Rows are sorted with unique
-    timestamps; missing hours stay missing.
+    ``candles`` is a candle frame (`store.candles`) of hourly candles: ``timestamp`` the
+    hour the candle opens, ``market_cap`` NaN where the file has none. Rows are sorted
+    with unique timestamps; missing hours stay missing.
     """
 
     path: Path
@@ -158,15 +153,11 @@ def read_candle_file(path: Path, symbol: str | None = None) -> CandleFile:
     path = Path(path)
     resolved_symbol = symbol_from_filename(path) if symbol is None else _clean_symbol(path, symbol)
     raw = _read_rows(path)
-    candles = _parse_rows(raw)
-    checks = _row_checks(raw, candles)
-    interval = _detect_interval(candles["timestamp"])
+    parsed = _parse_rows(raw)
+    interval = _detect_interval(parsed[TIMESTAMP])
     if interval is not None:
         _require_hourly_compatible(path, interval)
-        checks.append(_alignment_check(candles["timestamp"], interval))
-    problems = _collect_problems(raw.index.to_numpy() + 2, checks)
-    if problems:
-        raise CandleFileError(path, f"{len(problems)} bad row(s)", problems)
+    candles = _validated(path, raw, parsed, interval)
     if interval is None:
         raise CandleFileError(
             path, "needs at least two distinct timestamps to detect the candle interval"
@@ -211,11 +202,9 @@ def read_coins_file(path: Path) -> pd.DataFrame:
 
 def _render_error(path: Path, message: str, problems: Sequence[BadRow]) -> str:
     """The text of a CandleFileError: the file, the message, then the bad rows."""
-    lines = [f"{path}: {message}"]
-    lines += [f"  line {row.line}: {row.reason}" for row in problems[:MAX_LISTED_PROBLEMS]]
-    if len(problems) > MAX_LISTED_PROBLEMS:
-        lines.append(f"  and {len(problems) - MAX_LISTED_PROBLEMS} more")
-    return "\n".join(lines)
+    return render_problems(
+        f"{path}: {message}", [(f"line {row.line}", row.reason) for row in problems]
+    )
 
 
 def _strip_csv_suffix(name: str) -> str:
@@ -305,8 +294,8 @@ def _candle_columns(path: Path, found: Iterable[object]) -> dict[str, str]:
 
 def _parse_rows(raw: pd.DataFrame) -> pd.DataFrame:
     """Parsed values: UTC timestamps (NaT when unusable) and finite floats (else NaN)."""
-    parsed = {"timestamp": _parse_timestamps(raw["timestamp"])}
-    for name in CANDLE_COLUMNS[1:]:
+    parsed = {TIMESTAMP: _parse_timestamps(raw[TIMESTAMP])}
+    for name in VALUE_COLUMNS:
         values = _parse_numbers(raw[name]) if name in raw else np.full(len(raw), np.nan)
         parsed[name] = np.where(np.isfinite(values), values, np.nan)
     return pd.DataFrame(parsed, index=raw.index)
@@ -326,7 +315,7 @@ def _parse_timestamps(raw: pd.Series) -> pd.Series:
         pd.to_datetime(numbers[~in_milliseconds], unit="s", utc=True, errors="coerce"),
         pd.to_datetime(numbers[in_milliseconds], unit="ms", utc=True, errors="coerce"),
     ]
-    parsed = pd.Series(pd.NaT, index=raw.index, dtype=_UTC_NS)
+    parsed = pd.Series(pd.NaT, index=raw.index, dtype=TIMESTAMP_DTYPE)
     for part in parts:
         representable = part[(part >= _FIRST_NS) & (part <= _LAST_NS)]
         parsed[representable.index] = representable.dt.as_unit("ns")
@@ -353,138 +342,51 @@ def _clean_text(raw: pd.Series) -> pd.Series:
     return text.where(raw.notna() & (text != ""))
 
 
-def _row_checks(raw: pd.DataFrame, candles: pd.DataFrame) -> list[RowCheck]:
-    """Every per-row check except grid alignment, which needs the interval first."""
-    checks = _timestamp_checks(raw["timestamp"], candles["timestamp"])
-    for name in CANDLE_COLUMNS[1:]:
-        if name in raw:
-            checks += _number_checks(name, raw[name], candles[name].to_numpy())
-    checks += _envelope_checks(candles)
-    checks += _sign_checks(candles)
-    checks += _range_checks(candles)
-    checks += _duplicate_checks(candles["timestamp"], raw.index.to_numpy() + 2)
-    return checks
+def _validated(
+    path: Path, raw: pd.DataFrame, parsed: pd.DataFrame, interval: pd.Timedelta | None
+) -> pd.DataFrame:
+    """The parsed candles once `validate_candles` passes them and every field was read.
 
-
-def _timestamp_checks(raw: pd.Series, timestamps: pd.Series) -> list[RowCheck]:
-    missing = raw.isna().to_numpy()
-    unparseable = ~missing & timestamps.isna().to_numpy()
-    return [
-        (missing, lambda _: "timestamp is missing"),
-        (
-            unparseable,
-            lambda i: f"timestamp {str(raw.iloc[i])!r} is not {_TIMESTAMP_FORMATS}",
-        ),
+    A bad row lists the fields that could not be read, then the rules its candle breaks; a
+    field that could not be read is not also reported missing.
+    """
+    unread = _unread_fields(raw, parsed)
+    try:
+        candles = validate_candles(parsed, interval)
+    except CandlesRejected as rejected:
+        invalid = rejected.problems
+    else:
+        if not unread:
+            return candles
+        invalid = []
+    unread_cells = {(problem.position, problem.column) for problem in unread}
+    problems = unread + [p for p in invalid if (p.position, p.column) not in unread_cells]
+    lines = raw.index.to_numpy() + 2
+    bad_rows = [
+        BadRow(line=int(lines[position]), reason=reasons)
+        for position, reasons in problems_by_row(problems, lambda i: f"line {lines[i]}")
     ]
+    raise CandleFileError(path, f"{len(bad_rows)} bad row(s)", bad_rows)
 
 
-def _number_checks(name: str, raw: pd.Series, values: np.ndarray) -> list[RowCheck]:
-    """Missing (market_cap may be) and non-numeric or non-finite values."""
-    missing = raw.isna().to_numpy()
-    not_a_number = ~missing & np.isnan(values)
-    checks: list[RowCheck] = [
-        (not_a_number, lambda i: f"{name} {str(raw.iloc[i])!r} is not a finite number")
-    ]
-    if name in REQUIRED_COLUMNS:
-        checks.insert(0, (missing, lambda _: f"{name} is missing"))
-    return checks
-
-
-def _envelope_checks(candles: pd.DataFrame) -> list[RowCheck]:
-    """Positive prices; high and low enclose open and close."""
-    prices = {name: candles[name].to_numpy() for name in PRICE_COLUMNS}
-    checks = [_non_positive_check(name, values) for name, values in prices.items()]
-    top = np.maximum(prices["open"], prices["close"])
-    bottom = np.minimum(prices["open"], prices["close"])
-    high, low = prices["high"], prices["low"]
-    checks.append(
-        (
-            _exceeds(top, high),
-            lambda i: f"high {_number(high[i])} is below max(open, close) {_number(top[i])}",
-        )
-    )
-    checks.append(
-        (
-            _exceeds(low, bottom),
-            lambda i: f"low {_number(low[i])} is above min(open, close) {_number(bottom[i])}",
-        )
-    )
-    return checks
-
-
-def _non_positive_check(name: str, values: np.ndarray) -> RowCheck:
-    return values <= 0, lambda i: f"{name} {_number(values[i])} is not positive"
-
-
-def _sign_checks(candles: pd.DataFrame) -> list[RowCheck]:
-    """Volume and market_cap are never negative."""
-    return [_negative_check(name, candles[name].to_numpy()) for name in ("volume", "market_cap")]
-
-
-def _negative_check(name: str, values: np.ndarray) -> RowCheck:
-    return values < 0, lambda i: f"{name} {_number(values[i])} is negative"
-
-
-def _range_checks(candles: pd.DataFrame) -> list[RowCheck]:
-    """Values too large for their price_data column (NUMERIC(p, s) holds less than
-    10**(p - s))."""
-    return [
-        _too_large_check(name, candles[name].to_numpy(), column.limit)
-        for name, column in NUMERIC_COLUMNS.items()
-    ]
-
-
-def _too_large_check(name: str, values: np.ndarray, limit: int) -> RowCheck:
-    return (
-        np.abs(values) >= limit,
-        lambda i: f"{name} {_number(values[i])} is too large to store (the limit is {limit:.0e})",
-    )
-
-
-def _exceeds(larger: np.ndarray, smaller: np.ndarray) -> np.ndarray:
-    """Where ``larger`` is above ``smaller`` by more than the relative tolerance."""
-    slack = RELATIVE_TOLERANCE * np.maximum(np.abs(larger), np.abs(smaller))
-    return (larger - smaller) > slack
-
-
-def _duplicate_checks(timestamps: pd.Series, lines: np.ndarray) -> list[RowCheck]:
-    """Every repeat of a timestamp after its first row is bad."""
-    repeated = (timestamps.duplicated(keep="first") & timestamps.notna()).to_numpy()
-    if not repeated.any():
-        return []
-    firsts = timestamps.isin(timestamps[repeated]).to_numpy() & ~repeated
-    first_line = dict(zip(timestamps[firsts], lines[firsts], strict=True))
-
-    def describe(i: int) -> str:
-        stamp = timestamps.iloc[i]
-        return f"duplicate timestamp {stamp.isoformat()} (first on line {first_line[stamp]})"
-
-    return [(repeated, describe)]
-
-
-def _alignment_check(timestamps: pd.Series, interval: pd.Timedelta) -> RowCheck:
-    """Rows off the interval grid (anchored at the Unix epoch, so on the hour)."""
-    valid = timestamps.notna().to_numpy()
-    misaligned = valid & (_nanoseconds(timestamps) % interval.value != 0)
-    return (
-        misaligned,
-        lambda i: (
-            f"timestamp {timestamps.iloc[i].isoformat()} is not on the "
-            f"{_format_interval(interval)} grid"
-        ),
-    )
-
-
-def _collect_problems(lines: np.ndarray, checks: Iterable[RowCheck]) -> list[BadRow]:
-    """One BadRow per failing line, its reasons in check order."""
-    reasons: defaultdict[int, list[str]] = defaultdict(list)
-    for failed, describe in checks:
-        for position in np.flatnonzero(failed):
-            reasons[int(position)].append(describe(int(position)))
-    return [
-        BadRow(line=int(lines[position]), reason="; ".join(texts))
-        for position, texts in sorted(reasons.items())
-    ]
+def _unread_fields(raw: pd.DataFrame, parsed: pd.DataFrame) -> list[CandleProblem]:
+    """Fields with text that is no value: a timestamp in no known format, a number that is
+    not a finite one."""
+    problems = []
+    for name in CANDLE_COLUMNS:
+        if name not in raw:
+            continue
+        unparsed = parsed[name].isna().to_numpy()
+        if not unparsed.any():
+            continue
+        text = raw[name]
+        unread = unparsed & text.notna().to_numpy()
+        expected = _TIMESTAMP_FORMATS if name == TIMESTAMP else "a finite number"
+        problems += [
+            CandleProblem(position, name, f"{name} {str(text.iloc[position])!r} is not {expected}")
+            for position in map(int, np.flatnonzero(unread))
+        ]
+    return problems
 
 
 def _detect_interval(timestamps: pd.Series) -> pd.Timedelta | None:
@@ -493,7 +395,7 @@ def _detect_interval(timestamps: pd.Series) -> pd.Timedelta | None:
     The mode, not the minimum or the first gap, so that missing bars and stray rows
     do not decide it. None when there are fewer than two distinct timestamps.
     """
-    steps = np.diff(np.sort(_nanoseconds(timestamps[timestamps.notna()])))
+    steps = np.diff(np.sort(epoch_nanoseconds(timestamps[timestamps.notna()])))
     counts = pd.Series(steps[steps > 0]).value_counts()
     if counts.empty:
         return None
@@ -502,7 +404,7 @@ def _detect_interval(timestamps: pd.Series) -> pd.Timedelta | None:
 
 def _require_hourly_compatible(path: Path, interval: pd.Timedelta) -> None:
     """Hourly bars can only be built from candles that tile an hour."""
-    shown = _format_interval(interval)
+    shown = format_interval(interval)
     if interval > HOUR:
         raise CandleFileError(
             path,
@@ -531,7 +433,7 @@ def _to_hourly(candles: pd.DataFrame, interval: pd.Timedelta) -> pd.DataFrame:
         volume=("volume", "sum"),
         market_cap=("market_cap", "last"),
     )
-    return hourly.rename_axis("timestamp").reset_index()[list(CANDLE_COLUMNS)]
+    return hourly.rename_axis(TIMESTAMP).reset_index()[list(CANDLE_COLUMNS)]
 
 
 def _check_coins(path: Path, coins: pd.DataFrame) -> None:
@@ -551,23 +453,6 @@ def _check_coins(path: Path, coins: pd.DataFrame) -> None:
     duplicated = coins["symbol"][coins["symbol"].duplicated()].unique()
     if len(duplicated):
         raise ValueError(f"coins file {path}: duplicate symbol(s) {', '.join(duplicated)}")
-
-
-def _nanoseconds(timestamps: pd.Series) -> np.ndarray:
-    """Nanoseconds since the Unix epoch of UTC timestamps (NaT gives int64 min)."""
-    return timestamps.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view("int64")
-
-
-def _format_interval(interval: pd.Timedelta) -> str:
-    """Spell an interval like 5m, 1h, 4h or 1d."""
-    for unit, size in (("d", pd.Timedelta(days=1)), ("h", HOUR), ("m", pd.Timedelta(minutes=1))):
-        if interval % size == pd.Timedelta(0):
-            return f"{interval // size}{unit}"
-    return f"{interval.total_seconds():g}s"
-
-
-def _number(value: float) -> str:
-    return repr(float(value))
 
 
 def _join_ints(values: Iterable[int]) -> str:

@@ -10,8 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from db.schema import Cryptocurrency, CryptoSector, CryptoSectorMapping, PriceData
 from models.panel import MarketPanel
-
-CANDLE_COLUMNS = ("symbol", "timestamp", "open", "high", "low", "close", "volume", "market_cap")
+from store.candles import MARKET_COLUMNS, TIMESTAMP, VALUE_COLUMNS
 
 
 def load_candles(
@@ -44,10 +43,10 @@ def load_candles(
         query = query.where(PriceData.timestamp <= until)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    frame = pd.DataFrame(rows, columns=list(CANDLE_COLUMNS))
-    for column in CANDLE_COLUMNS[2:]:
+    frame = pd.DataFrame(rows, columns=list(MARKET_COLUMNS))
+    for column in VALUE_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
     return frame
 
 

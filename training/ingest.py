@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from db.versions import claim
+from store.candles import SYMBOL, CandlesRejected, validate_candles
 from training.candles import (
     CandleFile,
     CandleFileError,
@@ -111,6 +112,25 @@ def write_candles(
         if coins is not None:
             apply_coin_metadata(connection, coins)
     return counts
+
+
+def write_market(
+    engine: Engine,
+    candles: pd.DataFrame,
+    coins: pd.DataFrame | None = None,
+    progress: IngestProgress | None = None,
+) -> dict[str, UpsertCounts]:
+    """Validate a long frame of many coins' candles (`store.candles.MARKET_COLUMNS`), then
+    write it with `write_candles`; a bad candle raises CandlesRejected before anything is
+    written."""
+    if SYMBOL not in candles.columns:
+        raise CandlesRejected(f"missing required column(s) {SYMBOL}")
+    valid = validate_candles(candles)
+    frames = (
+        (symbol, frame.drop(columns=SYMBOL).reset_index(drop=True))
+        for symbol, frame in valid.groupby(SYMBOL, sort=False)
+    )
+    return write_candles(engine, frames, coins, progress)
 
 
 def read_ahead(

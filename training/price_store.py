@@ -14,22 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Numeric, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPICursor
 
 from db.schema import Cryptocurrency, CryptoSector, CryptoSectorMapping, PriceData
+from store.candles import STORED_AS, VALUE_COLUMNS
 from training import pg_copy
 
-CANDLE_COLUMNS = ("open", "high", "low", "close", "volume", "market_cap")
-PRICE_DATA_COLUMNS = (
-    "open_price",
-    "high_price",
-    "low_price",
-    "close_price",
-    "volume",
-    "market_cap",
-)
+# The price_data column of each candle value, in the order of VALUE_COLUMNS.
+PRICE_DATA_COLUMNS = tuple(STORED_AS[name].name for name in VALUE_COLUMNS)
 COPY_CHUNK_ROWS = 100_000
 # First key of the advisory locks that serialise ingests of a coin (the second is its id).
 INGEST_LOCK_SPACE = 0x43500001
@@ -231,21 +225,13 @@ def _stage(cursor: DBAPICursor, candles: pd.DataFrame, progress: ProgressCallbac
         copy.write(pg_copy.TRAILER)
 
 
-def _price_data_numeric(column: str) -> pg_copy.NumericColumn:
-    kind = PriceData.__table__.c[column].type
-    assert isinstance(kind, Numeric) and kind.precision is not None and kind.scale is not None
-    return pg_copy.NumericColumn(kind.precision, kind.scale)
-
-
-# Candle column -> its price_data NUMERIC: the staging table's column types, and what the
-# validation of candle files (training.candles) checks values against.
+# Candle value -> the binary COPY encoding of its price_data NUMERIC.
 NUMERIC_COLUMNS = {
-    candle: _price_data_numeric(column)
-    for candle, column in zip(CANDLE_COLUMNS, PRICE_DATA_COLUMNS, strict=True)
+    name: pg_copy.NumericColumn(column.precision, column.scale)
+    for name, column in STORED_AS.items()
 }
 _PRICE_DATA_TYPES = {
-    column: f"numeric({numeric.precision}, {numeric.scale})"
-    for column, numeric in zip(PRICE_DATA_COLUMNS, NUMERIC_COLUMNS.values(), strict=True)
+    column.name: f"numeric({column.precision}, {column.scale})" for column in STORED_AS.values()
 }
 _STAGED_COLUMNS = ", ".join(("timestamp", *PRICE_DATA_COLUMNS))
 
@@ -261,7 +247,7 @@ def _upsert_sqlite(
     progress: ProgressCallback | None,
 ) -> UpsertCounts:
     timestamps = candles["timestamp"].dt.tz_convert(UTC).dt.strftime(SQLITE_TIMESTAMP_FORMAT)
-    values = candles[list(CANDLE_COLUMNS)].astype(object)
+    values = candles[list(VALUE_COLUMNS)].astype(object)
     values = values.where(values.notna(), None)
     rows = [
         (crypto_id, timestamp, *prices)

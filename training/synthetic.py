@@ -47,6 +47,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from store.candles import CANDLE_COLUMNS, SYMBOL, TIMESTAMP, validate_candles
+
 REGIMES = ("bull", "bear", "sideways")
 
 SECTORS = (
@@ -68,7 +70,6 @@ SIGNAL_HORIZON_HOURS = 24
 
 MAX_COINS = 200
 MIN_COINS_FOR_STABLECOIN = 12
-CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "market_cap")
 COIN_COLUMNS = ("symbol", "name", "sector")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_START = "2024-01-01T00:00:00Z"
@@ -190,7 +191,7 @@ class PlantedSignal:
 class SyntheticMarket:
     """A generated market and the ground truth behind it."""
 
-    # symbol, timestamp (UTC, hourly), open, high, low, close, volume (USD), market_cap
+    # A candle frame of many coins (`store.candles.MARKET_COLUMNS`), volume in USD.
     candles: pd.DataFrame
     coins: pd.DataFrame  # symbol, name, sector (the coins.csv format)
     regimes: pd.Series  # true regime name per hourly UTC timestamp
@@ -271,7 +272,7 @@ def _generate(
     n_coins: int, seed: int, start: pd.Timestamp, hours: int, signal: PlantedSignal | None
 ) -> SyntheticMarket:
     """``hours`` hours from ``start``: whole blocks generated, then the first hours kept."""
-    timestamps = pd.date_range(start, periods=hours, freq="h", name="timestamp")
+    timestamps = pd.date_range(start, periods=hours, freq="h", name=TIMESTAMP)
     rng = np.random.default_rng(seed)
     coins = _coin_universe(n_coins)
     profile = _coin_profile(coins, rng)
@@ -313,11 +314,15 @@ def write_csv(market: SyntheticMarket, out_dir: Path) -> list[Path]:
     """One file per coin named f"{symbol}-USD_1h.csv" with header
     timestamp,open,high,low,close,volume,market_cap (timestamp ISO 8601 UTC like
     2024-01-01T00:00:00Z), plus coins.csv (symbol,name,sector). Returns the paths written.
+
+    The candles are validated first: a bad one raises `store.candles.CandlesRejected` before
+    any file is written.
     """
+    candles = validate_candles(market.candles)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for symbol, frame in market.candles.groupby("symbol", sort=True):
+    for symbol, frame in candles.groupby(SYMBOL, sort=True):
         path = out_dir / f"{symbol}-USD_1h.csv"
         frame.to_csv(
             path,
@@ -662,6 +667,6 @@ def _candles_frame(
 ) -> pd.DataFrame:
     """Long frame sorted by symbol, then timestamp, from (hours, coins) arrays."""
     order = np.argsort(symbols)
-    index = pd.MultiIndex.from_product([symbols[order], timestamps], names=["symbol", "timestamp"])
+    index = pd.MultiIndex.from_product([symbols[order], timestamps], names=[SYMBOL, TIMESTAMP])
     data = {name: values[:, order].T.ravel() for name, values in columns.items()}
     return pd.DataFrame(data, index=index).reset_index()

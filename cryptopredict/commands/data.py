@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from cryptopredict.clock import current_hour
 from cryptopredict.runtime import migrated_engine
 from db.schema import Cryptocurrency, CryptoSector, CryptoSectorMapping, PriceData
+from store.candles import HOUR
 from training import synthetic
-from training.candles import HOUR, discover_candle_files
-from training.ingest import IngestProgress, IngestRejected, write_candles
+from training.candles import discover_candle_files
+from training.ingest import IngestProgress, IngestRejected, write_market
 from training.ingest import ingest as ingest_files
 
 console = Console()
@@ -112,15 +113,11 @@ def synth(
         console.print(f"wrote {len(written)} files to {out}{ending}{planted_note}", soft_wrap=True)
         return
     engine = migrated_engine()
-    frames = {
-        symbol: frame.drop(columns="symbol").reset_index(drop=True)
-        for symbol, frame in market.candles.groupby("symbol", sort=False)
-    }
     with _progress() as progress:
         task = progress.add_task("writing candles", total=len(market.candles))
-        counts = write_candles(
+        counts = write_market(
             engine,
-            frames,
+            market.candles,
             market.coins,
             IngestProgress(on_rows_written=lambda rows: progress.advance(task, rows)),
         )

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from store.candles import MAX_LISTED_PROBLEMS
 from training.candles import (
     CANDLE_COLUMNS,
     HOUR,
-    MAX_LISTED_PROBLEMS,
     BadRow,
     CandleFile,
     CandleFileError,
