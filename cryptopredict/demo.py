@@ -33,7 +33,7 @@ from serving.analysis import analyze
 from serving.models_cache import ActiveModels
 from serving.predictor import HISTORY_HOURS, Predictor
 from training.datasets import load_panel, load_window
-from training.ingest import ingest, write_candles
+from training.ingest import ingest, write_market
 from training.synthetic import SyntheticMarket, generate_until, start_for
 from training.train import TrainOutcome, TrainSettings, train_layers
 
@@ -117,7 +117,7 @@ def ensure_market(
             recipe.save(plan.recipe_file)
         report(f"market: generating {plan.coins} coins x {plan.days} days ending {end:%H:%M}")
         market = recipe.generate(end)
-        _write_candles(engine, market.candles, market.coins)
+        write_market(engine, market.candles, market.coins)
     latest = last_candle(engine)
     if latest is None:
         raise ValueError("no candles were loaded")
@@ -143,7 +143,7 @@ def append_candles(engine: Engine, recipe: MarketRecipe, until: datetime) -> dic
     fresh = candles[newest.isna() | (candles["timestamp"] > newest)]
     if fresh.empty:
         return {}
-    _write_candles(engine, fresh, market.coins)
+    write_market(engine, fresh, market.coins)
     return {
         hour.to_pydatetime(): int(count)
         for hour, count in fresh["timestamp"].value_counts().sort_index().items()
@@ -159,15 +159,6 @@ def last_candles(engine: Engine) -> dict[str, datetime]:
     )
     with Session(engine) as session:
         return {symbol: newest for symbol, newest in session.execute(query).all()}
-
-
-def _write_candles(engine: Engine, candles: pd.DataFrame, coins: pd.DataFrame) -> None:
-    """A long frame of candles of many coins, through ingest's writer."""
-    frames = {
-        symbol: frame.drop(columns="symbol").reset_index(drop=True)
-        for symbol, frame in candles.groupby("symbol", sort=False)
-    }
-    write_candles(engine, frames, coins)
 
 
 def active_names(engine: Engine) -> set[str]:
