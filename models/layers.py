@@ -1,7 +1,9 @@
-"""The four analysis layers, top-down, and their default label horizons (hours).
+"""The four built-in analysis layers, top-down, and their default label horizons (hours).
 
-Kept free of heavy imports so the command line can name the layers without loading the
-estimators.
+Kept free of heavy imports so that the command line and the API can name the layers without
+loading the estimators. The families are what counts: each declares its `layer_name` and
+`default_horizon` (the built-in ones from here), and `models.families.FAMILIES` holds every
+registered one; a test checks that the built-in families agree with these names.
 """
 
 LAYERS = ("macro", "sector", "asset", "timing")

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from db.schema import Prediction, PriceData
+from models.families import FAMILIES
 from models.panel import MarketPanel
 from serving.errors import Conflict, ServiceUnavailable, Unprocessable
 from serving.lookups import Coin
@@ -36,8 +37,7 @@ from serving.predictor import HISTORY_HOURS, NO_ASSET_MODEL, MarketView, Predict
 from training.datasets import load_panel
 
 CACHED_HOURS = 4
-# The layers whose active versions the market at an hour depends on, beside the asset line.
-CONTEXT_LAYERS = ("macro", "sector")
+FORECAST_LAYER = "asset"  # the layer whose price forecasts POST /predictions serves
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,10 @@ class ForecastCache:
     def snapshot(self, models: ModelSet, as_of: datetime, horizon: int) -> MarketSnapshot:
         """The market at `as_of` with `models` and the asset line at `horizon`, computed once
         per data version."""
-        lines = [models.row(layer) for layer in CONTEXT_LAYERS] + [models.row("asset", horizon)]
+        # The market at an hour depends on the active versions of the layers the forecasts
+        # carry as context, beside the forecasting line's.
+        context = FAMILIES[FORECAST_LAYER].upstream
+        lines = [models.row(layer) for layer in context] + [models.row(FORECAST_LAYER, horizon)]
         versions = tuple(None if line is None else line.version for line in lines)
         key = (as_of, horizon, models.data_version, versions)
         cached = self._snapshots.get(key)
@@ -100,13 +103,12 @@ class ForecastCache:
             since = as_of - timedelta(hours=HISTORY_HOURS)
             panel = recent(load_panel(self.engine, since=since, until=as_of), pd.Timestamp(as_of))
             predictor = Predictor(models)
-            view = predictor.market_view(panel)
-            assets = predictor.assets(panel, view, horizon=horizon)
+            view = predictor.market_view(panel, [FORECAST_LAYER])
+            served = predictor.serve(panel, view, FORECAST_LAYER, horizon)
             self.loads += 1
-            model = assets.attrs.pop("model", None)
-            snapshot = MarketSnapshot(panel, view, assets, model)
+            snapshot = MarketSnapshot(panel, view, served.frame, served.model)
             self._snapshots[key] = snapshot
-            while len(self._snapshots) > self.size * max(1, len(models.horizons("asset"))):
+            while len(self._snapshots) > self.size * max(1, len(models.horizons(FORECAST_LAYER))):
                 self._snapshots.popitem(last=False)
             return snapshot
 

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from db.schema import AiModel
 from db.versions import data_version
-from models.families import ModelFamily, layer_of
-from models.layers import DEFAULT_HORIZONS
+from models.families import FAMILIES, ModelFamily, layer_of
 from training.pyfunc import load_registered
 
 
@@ -150,7 +149,7 @@ def active_rows(session: Session) -> list[ActiveRow]:
         if layer is None:
             continue
         configuration = dict(config or {})
-        horizon = int(configuration.get("horizon_hours", DEFAULT_HORIZONS[layer]))
+        horizon = int(configuration.get("horizon_hours", FAMILIES[layer].default_horizon))
         rows.append(
             ActiveRow(name, layer, horizon, row_id, version, configuration, dict(performance or {}))
         )
@@ -167,7 +166,7 @@ def primary_line(rows: list[ActiveRow], layer: str) -> ActiveRow | None:
     lines = {row.horizon: row for row in rows if row.layer == layer}
     if not lines:
         return None
-    return lines.get(DEFAULT_HORIZONS[layer]) or lines[min(lines)]
+    return lines.get(FAMILIES[layer].default_horizon) or lines[min(lines)]
 
 
 def _is_loaded(cached: LoadedModel | None, row: ActiveRow) -> TypeGuard[LoadedModel]:

@@ -1,4 +1,11 @@
-"""The `predictions` row of one asset forecast: the one shape `analyze` and the API persist."""
+"""The `predictions` row of one coin's price forecast: the one shape `analyze` and the API
+persist, for any family that declares a `predictions` output.
+
+The family's served frame gives, under the names its `TableOutput` maps: `input_price`,
+`predicted_price`, `confidence_score`, `input_features` (a dict), `volatility_level`,
+`prediction_seconds`, `explanation` (top contributions) and, optionally, `predicted_value`
+(a dict) and `accuracy_threshold` (percent).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from models.families.asset import AssetPriceFamily
 from models.panel import MarketPanel
 from serving.models_cache import LoadedModel
 from serving.predictor import MarketView
@@ -18,17 +24,15 @@ def to_decimal(value: float, places: int) -> Decimal:
     return Decimal(str(round(float(value), places)))
 
 
-def market_context(view: MarketView, panel: MarketPanel, symbol: str) -> dict[str, Any]:
-    """What the upper layers said when a coin was forecast: regime, its sector's strength."""
+def market_context(
+    view: MarketView, panel: MarketPanel, symbol: str, layers: tuple[str, ...]
+) -> dict[str, Any]:
+    """What the upper `layers` said when a coin was forecast (its regime, its sector's
+    strength), and the versions of every context layer."""
     sector = panel.sectors.get(symbol)
-    strength = None
-    if view.sectors is not None and isinstance(sector, str) and sector in view.sectors.index:
-        strength = float(view.sectors.loc[sector, "sector_strength"])
     return {
         "as_of": view.as_of.isoformat(),
-        "regime": view.regime,
-        "sector": sector if isinstance(sector, str) else None,
-        "sector_strength": strength,
+        **view.context(layers, sector if isinstance(sector, str) else None),
         "model_versions": view.versions,
     }
 
@@ -41,52 +45,39 @@ def prediction_row(
     forecast: pd.Series,
     crypto_id: int,
 ) -> dict[str, Any]:
-    """Column values of a `predictions` row for one row of `Predictor.assets`."""
+    """Column values of a `predictions` row for one row of the family's served frame."""
     family = model.family
-    if not isinstance(family, AssetPriceFamily):
-        raise TypeError(f"the asset layer serves a {type(family).__name__}")
+    column = family.table_output("predictions").column
     horizon = family.horizon
+    context = market_context(view, panel, symbol, family.upstream)
     training_seconds = model.configuration.get("training_seconds")
-    return {
+    row = {
         "crypto_id": crypto_id,
         "model_name": model.name,
         "model_version": model.version,
-        "layer_source": 3,
+        "layer_source": family.layer,
         "prediction_type": "price",
-        "predicted_price": to_decimal(forecast["predicted_price"], 8),
-        "predicted_value": _predicted_value(forecast, family.interval_level),
-        "confidence_score": to_decimal(forecast["confidence"], 4),
+        "predicted_price": to_decimal(forecast[column("predicted_price")], 8),
+        "confidence_score": to_decimal(forecast[column("confidence_score")], 4),
         "prediction_horizon": horizon,
         "target_datetime": view.as_of.to_pydatetime() + timedelta(hours=horizon),
-        "features_used": list(forecast["features"]),
+        "features_used": list(forecast[column("input_features")]),
         "model_parameters": model.configuration.get("hyperparameters", {}),
-        "input_price": to_decimal(forecast["close"], 8),
-        "input_features": forecast["features"],
-        "context_data": market_context(view, panel, symbol),
-        "accuracy_threshold": to_decimal(family.accuracy_threshold, 2),
+        "input_price": to_decimal(forecast[column("input_price")], 8),
+        "input_features": forecast[column("input_features")],
+        "context_data": context,
         "training_data_end": datetime.fromisoformat(model.configuration["training_end"]),
-        "market_conditions": (view.regime or {}).get("regime"),
-        "volatility_level": forecast["volatility_level"],
+        "market_conditions": (context.get("regime") or {}).get("regime"),
+        "volatility_level": forecast[column("volatility_level")],
         "model_training_time": (
             None if training_seconds is None else to_decimal(training_seconds, 2)
         ),
-        "prediction_time": to_decimal(forecast["prediction_seconds"], 6),
-        "debug_info": {"top_contributions": forecast["explanation"]},
+        "prediction_time": to_decimal(forecast[column("prediction_seconds")], 6),
+        "debug_info": {"top_contributions": forecast[column("explanation")]},
     }
-
-
-def _predicted_value(forecast: pd.Series, level: float) -> dict[str, Any]:
-    """The forecast log return; its central interval (prices, and the level); and where the
-    coin stands in the served ranking (and in the best one-line factor's) among the coins of
-    its hour: the nightly evaluation's live rank IC reads them, since a forecast shrunk to
-    persistence carries no ranking of its own."""
-    value = {
-        "predicted_log_return": float(forecast["predicted_return"]),
-        "lower": round(float(forecast["lower_price"]), 8),
-        "upper": round(float(forecast["upper_price"]), 8),
-        "level": level,
-    }
-    for key in ("rank_score", "factor_score"):
-        if pd.notna(forecast.get(key)):
-            value[key] = float(forecast[key])
-    return value
+    # Optional: without them the row keeps the table's defaults.
+    if column("predicted_value") in forecast:
+        row["predicted_value"] = forecast[column("predicted_value")]
+    if column("accuracy_threshold") in forecast:
+        row["accuracy_threshold"] = to_decimal(forecast[column("accuracy_threshold")], 2)
+    return row

@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from models.families import DEFAULT_HORIZONS, FAMILIES, InsufficientData, ModelFamily, TrainingData
+from models.families import FAMILIES, InsufficientData, ModelFamily, TrainingData, ordered
 from models.panel import MarketPanel
 from models.skill import NO_EDGE
 from models.splits import WalkForwardSplit
@@ -43,19 +43,32 @@ from training.tracking import experiment_for
 from training.verdicts import edge_text, factor_text, interval_text, skill_text
 
 log = logging.getLogger(__name__)
+# The layers registered at import, top-down (the benchmarks'); training reads FAMILIES.
 LAYER_ORDER = tuple(FAMILIES)
 SIGNATURE_ROWS = 50
+
+
+def _default_horizons() -> dict[str, int]:
+    return {layer: family.default_horizon for layer, family in FAMILIES.items()}
+
+
+def _default_forecast_horizons() -> tuple[int, ...]:
+    lines = {family.default_horizon for family in FAMILIES.values() if family.horizon_lines}
+    return tuple(sorted(lines))
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """Everything a training run depends on besides the data; logged with the run.
 
-    The asset family is trained once per forecast horizon, each its own version line.
+    A family that forecasts at several horizons (`ModelFamily.horizon_lines`: the asset
+    family) is trained once per horizon of `forecast_horizons`, each its own version line;
+    the others at their layer's horizon. A layer missing from `horizons` or `params` gets
+    its family's default.
     """
 
-    horizons: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HORIZONS))
-    forecast_horizons: tuple[int, ...] = (DEFAULT_HORIZONS["asset"],)
+    horizons: dict[str, int] = field(default_factory=_default_horizons)
+    forecast_horizons: tuple[int, ...] = field(default_factory=_default_forecast_horizons)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     n_folds: int = 4
     test_fraction: float = 0.4
@@ -63,25 +76,40 @@ class TrainSettings:
     random_state: int = 0
     force: bool = False
 
+    def horizon(self, layer: str) -> int:
+        return self.horizons.get(layer, FAMILIES[layer].default_horizon)
+
     def line_horizons(self, layer: str) -> tuple[int, ...]:
         """The horizons `layer` is trained for: one version line each."""
-        return self.forecast_horizons if layer == "asset" else (self.horizons[layer],)
+        if FAMILIES[layer].horizon_lines:
+            return self.forecast_horizons
+        return (self.horizon(layer),)
 
     def family(self, layer: str, horizon: int | None = None) -> ModelFamily:
+        """An unfitted family of `layer` at `horizon` (by default the layer's)."""
         return FAMILIES[layer](
-            horizon=horizon or self.horizons[layer],
+            horizon=horizon or self.horizon(layer),
             params=self.params.get(layer, {}),
             random_state=self.random_state,
         )
 
-    def splitter(self, layer: str, horizon: int | None = None) -> WalkForwardSplit:
+    def splitter(self, horizon: int) -> WalkForwardSplit:
         # The purge covers the label horizon, so no training label overlaps a test block.
         return WalkForwardSplit(
             n_folds=self.n_folds,
             test_fraction=self.test_fraction,
-            purge=horizon or self.horizons[layer],
+            purge=horizon,
             min_train_hours=self.min_train_hours,
         )
+
+
+@dataclass(frozen=True)
+class TrainingStores:
+    """Where a training run writes: `ai_models` (engine), MLflow (client, artifact root)."""
+
+    engine: Engine
+    client: MlflowClient
+    artifact_root: Path
 
 
 @dataclass
@@ -108,19 +136,16 @@ Progress = Callable[[str], None]
 def validate_family(
     layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
 ) -> tuple[TrainingData, ValidationResult]:
-    data = training_data(layer, panel, settings, horizon)
-    result = walk_forward(
-        lambda: settings.family(layer, horizon), data, settings.splitter(layer, horizon)
-    )
+    family = settings.family(layer, horizon)
+    data = training_data(family, panel, settings)
+    result = walk_forward(family.fresh, data, settings.splitter(family.horizon))
     return data, result
 
 
-def training_data(
-    layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
-) -> TrainingData:
+def training_data(family: ModelFamily, panel: MarketPanel, settings: TrainSettings) -> TrainingData:
     """The family's labelled rows; InsufficientData if they cannot fill the walk-forward."""
-    data = settings.family(layer, horizon).training_data(panel)
-    settings.splitter(layer, horizon).split(data.timestamps)
+    data = family.training_data(panel)
+    settings.splitter(family.horizon).split(data.timestamps)
     return data
 
 
@@ -134,23 +159,24 @@ def train_layers(
     progress: Progress | None = None,
 ) -> list[TrainOutcome]:
     """Train the given layers top-down; a layer with several horizons once per horizon."""
-    unknown = sorted(set(layers) - set(LAYER_ORDER))
-    if unknown:
-        raise ValueError(f"unknown layers: {', '.join(unknown)}; known: {', '.join(LAYER_ORDER)}")
-    ordered = [layer for layer in LAYER_ORDER if layer in layers]
+    stores = TrainingStores(engine, client, artifact_root)
+    jobs = [
+        (layer, settings.family(layer, horizon))
+        for layer in ordered(layers)
+        for horizon in settings.line_horizons(layer)
+    ]
     reap_abandoned_runs(engine)
     outcomes = []
-    jobs = [(layer, horizon) for layer in ordered for horizon in settings.line_horizons(layer)]
-    for layer, horizon in jobs:
-        name = settings.family(layer, horizon).registered_name
+    for layer, family in jobs:
+        name = family.registered_name
         if progress:
-            progress(f"{name} ({horizon} h): walk-forward validation, final fit, MLflow, registry")
-        try:
-            outcome, _ = train_family(
-                engine, client, artifact_root, layer, panel, settings, horizon
+            progress(
+                f"{name} ({family.horizon} h): walk-forward validation, final fit, MLflow, registry"
             )
+        try:
+            outcome, _ = train_family(stores, layer, family, panel, settings)
         except InsufficientData as reason:
-            outcome = skipped(layer, settings, str(reason), horizon)
+            outcome = skipped(layer, family, str(reason))
             log.warning("%s: skipped, %s", outcome.name, reason)
             if progress:
                 progress(f"{name}: skipped: {reason}")
@@ -158,13 +184,11 @@ def train_layers(
     return outcomes
 
 
-def skipped(
-    layer: str, settings: TrainSettings, reason: str, horizon: int | None = None
-) -> TrainOutcome:
+def skipped(layer: str, family: ModelFamily, reason: str) -> TrainOutcome:
     """The outcome of a family that could not train for want of data; nothing registered."""
     return TrainOutcome(
         layer=layer,
-        name=settings.family(layer, horizon).registered_name,
+        name=family.registered_name,
         version="",
         status="skipped",
         promoted=False,
@@ -190,36 +214,30 @@ def reap_abandoned_runs(engine: Engine) -> list[str]:
 
 
 def train_family(
-    engine: Engine,
-    client: MlflowClient,
-    artifact_root: Path,
+    stores: TrainingStores,
     layer: str,
+    family: ModelFamily,
     panel: MarketPanel,
     settings: TrainSettings,
-    horizon: int | None = None,
 ) -> tuple[TrainOutcome, ValidationResult]:
-    """One family (at one horizon) end to end; its `ai_models` row never stays `training`
-    after this returns.
+    """One family (at one horizon; `family` is unfitted, and stays so) end to end; its
+    `ai_models` row never stays `training` after this returns.
 
     InsufficientData is raised before any row is written: nothing was tried, nothing failed.
     """
     started = time.monotonic()
-    family = settings.family(layer, horizon)
+    engine = stores.engine
     name = family.registered_name
-    configuration = run_configuration(layer, panel, settings, horizon)
-    data = training_data(layer, panel, settings, horizon)
+    configuration = family_configuration(family, panel, settings)
+    data = training_data(family, panel, settings)
     with Session(engine) as session, session.begin():
         row = registry.begin_training(session, name, family.model_type, configuration)
         row_id = row.id
     try:
-
-        def make_family() -> ModelFamily:
-            return settings.family(layer, horizon)
-
-        result = walk_forward(make_family, data, settings.splitter(layer, horizon))
-        final = fit_final(make_family, data, result)
+        result = walk_forward(family.fresh, data, settings.splitter(family.horizon))
+        final = fit_final(family.fresh, data, result)
         run_id, version = log_and_register(
-            client, artifact_root, layer, final, data, result, configuration
+            stores.client, stores.artifact_root, layer, final, data, result, configuration
         )
     except Exception as error:
         with Session(engine) as session, session.begin():
@@ -282,7 +300,13 @@ def run_configuration(
     layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
 ) -> dict[str, Any]:
     """What `ai_models.configuration` and the MLflow parameters record about a run."""
-    family = settings.family(layer, horizon)
+    return family_configuration(settings.family(layer, horizon), panel, settings)
+
+
+def family_configuration(
+    family: ModelFamily, panel: MarketPanel, settings: TrainSettings
+) -> dict[str, Any]:
+    """`run_configuration` of an unfitted family."""
     return {
         "layer": family.layer,
         "horizon_hours": family.horizon,

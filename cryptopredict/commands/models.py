@@ -60,13 +60,14 @@ def train(
     skill. A new version becomes active only if its served output beats the active one's on
     the same validation window, unless --force. A family the data cannot support is skipped.
     """
+    from models.families import FAMILIES
     from training.datasets import load_panel
     from training.tracking import configure_tracking, ui_command
     from training.train import TrainSettings, outcome_table, train_layers
 
-    layers = list(LAYERS) if layer == "all" else [layer]
-    if layer != "all" and layer not in LAYERS:
-        raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)} or all")
+    layers = list(FAMILIES) if layer == "all" else [layer]
+    if layer != "all" and layer not in FAMILIES:
+        raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(FAMILIES)} or all")
     settings_env = get_settings()
     engine = migrated_engine()
     panel = load_panel(engine, symbols, _utc(since), _utc(until))

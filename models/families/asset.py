@@ -20,6 +20,7 @@ stays within 5 % far more often), fitted on out-of-fold rows of the served forec
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -29,6 +30,8 @@ from sklearn.linear_model import LogisticRegression
 from models.calibration import add_one_rate, probability_floor
 from models.factors import DEFAULT_FACTORS, factor_frame
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
+from models.families.outputs import TableOutput
+from models.families.served import VOLATILITY_LEVELS, atr_levels, rows_at
 from models.features import coin_features, cross_sectional_ranks, sector_features
 from models.intervals import (
     DEFAULT_LEVEL,
@@ -85,10 +88,28 @@ class AssetPriceFamily(CrossSectionalFamily):
     target: ClassVar[str] = "forward_return"
     output: ClassVar[str] = "predicted_return"
     non_tree_params: ClassVar[tuple[str, ...]] = ("accuracy_threshold", "interval_level")
+    layer_name: ClassVar[str] = "asset"
+    default_horizon: ClassVar[int] = DEFAULT_HORIZONS["asset"]
+    upstream: ClassVar[tuple[str, ...]] = ("macro", "sector")
+    outputs: ClassVar[tuple[TableOutput, ...]] = (
+        TableOutput(
+            "predictions",
+            columns={"input_price": "close", "confidence_score": "confidence"},
+        ),
+        # Made from the primary line's forecasts only: one proposal per coin and watchlist.
+        TableOutput("ai_suggestions", primary_only=True),
+    )
+    horizon_lines: ClassVar[bool] = True
+    quick_params: ClassVar[dict[str, Any]] = {"n_estimators": 40}
+    empty_reason: ClassVar[str] = "no coin has a candle at this hour"
 
     @property
     def registered_name(self) -> str:
         return line_name(self.horizon)
+
+    @classmethod
+    def registers(cls, name: str) -> bool:
+        return is_line_name(name)
 
     @property
     def accuracy_threshold(self) -> float:
@@ -171,6 +192,62 @@ class AssetPriceFamily(CrossSectionalFamily):
         probabilities = model.predict_proba(_confidence_inputs(X, forecast))[:, 1]
         floor = self.confidence_floor_
         return np.asarray(np.clip(probabilities, floor, 1.0 - floor))
+
+    # ---- serving at one hour
+    def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
+        """Every coin with a candle at `as_of`: its price `horizon` hours ahead (the close
+        times the exponential of the forecast log return) and the interval around it, the
+        confidence, the rankings, its volatility level, the features and their contributions.
+
+        Served for every coin of the hour at once: a ranking is among all of them.
+        """
+        started = time.perf_counter()
+        X = rows_at(self.features(panel), as_of).reset_index(level="timestamp", drop=True)
+        close = panel.close.loc[as_of].reindex(X.index)
+        X = X.loc[close.notna()]
+        if X.empty:
+            return pd.DataFrame()
+        outputs = self.predict_calibrated(X)
+        seconds = (time.perf_counter() - started) / len(X)
+        result = pd.DataFrame(
+            {
+                "close": close,
+                "predicted_return": outputs[self.output],
+                "predicted_price": close * np.exp(outputs[self.output]),
+                "lower_price": close * np.exp(outputs[LOWER]),
+                "upper_price": close * np.exp(outputs[UPPER]),
+                "confidence": outputs["confidence"].clip(0.0, 1.0),
+                "rank_score": outputs["rank_score"],
+                "factor_score": outputs.get("candidate_score", np.nan),
+                "volatility_level": atr_levels(panel, as_of, X.index, VOLATILITY_LEVELS),
+                "accuracy_threshold": self.accuracy_threshold,
+            },
+            index=X.index,
+        )
+        result["predicted_value"] = [self._predicted_value(row) for _, row in result.iterrows()]
+        result["explanation"] = self.explain(X)
+        result["input_features"] = [
+            {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+            for row in X.to_dict(orient="records")
+        ]
+        result["prediction_seconds"] = seconds
+        return result
+
+    def _predicted_value(self, forecast: pd.Series) -> dict[str, Any]:
+        """The forecast log return; its central interval (prices, and the level); and where
+        the coin stands in the served ranking (and in the best one-line factor's) among the
+        coins of its hour: the nightly evaluation's live rank IC reads them, since a forecast
+        shrunk to persistence carries no ranking of its own."""
+        value = {
+            "predicted_log_return": float(forecast["predicted_return"]),
+            "lower": round(float(forecast["lower_price"]), 8),
+            "upper": round(float(forecast["upper_price"]), 8),
+            "level": self.interval_level,
+        }
+        for key in ("rank_score", "factor_score"):
+            if pd.notna(forecast.get(key)):
+                value[key] = float(forecast[key])
+        return value
 
     def score(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, Any]:
         scores = super().score(y, predictions)

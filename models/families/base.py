@@ -9,7 +9,10 @@ validated part of the history, so as a feature it would mark the era rather than
 and the lower layers model the cross-section of coins (asset) or each coin's own path
 (timing), where a market-wide regime probability is the same for every row of an hour.
 The layers stay a hierarchy in what is served: the regime and sector views are written
-beside the coin forecasts as their context.
+beside the coin forecasts as their context. A family says which layers' views its rows carry
+(`upstream`), what it gives the layers below as context (`context`), and which tables its
+served outputs go to (`outputs`, data only: serving keeps the writers); `serve_at` is its
+whole serving computation at one hour, so the predictor is one loop over the families.
 
 What a family serves is not its raw output: `calibrate` fits, on out-of-fold predictions only,
 the serving transform (probability calibration, and the weight that shrinks the output toward
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import InsufficientData
+from models.families.outputs import TableOutput
 from models.panel import MarketPanel
 
 PARAMS_FILE = "family.json"
@@ -69,15 +73,46 @@ class ModelFamily(ABC):
     random_state: int = 0
 
     name: ClassVar[str]
-    model_type: ClassVar[str]
-    layer: ClassVar[int]
+    model_type: ClassVar[str]  # ai_models.model_type (its CHECK allows the four layers' names)
+    layer: ClassVar[int]  # the layer's number: predictions.layer_source, ai_suggestions.ai_layer
     primary_metric: ClassVar[str]
     lower_is_better: ClassVar[bool] = True
+
+    # ---- what the registry, training and serving read (see `models.families.registry`)
+    layer_name: ClassVar[str]
+    default_horizon: ClassVar[int]
+    upstream: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[tuple[TableOutput, ...]] = ()
+    # Trained once per forecast horizon (`TrainSettings.forecast_horizons`), each horizon
+    # its own version line; otherwise one line at the layer's horizon.
+    horizon_lines: ClassVar[bool] = False
+    # What `training.presets.QUICK` trains it with: a horizon (None: the default) and params.
+    quick_horizon: ClassVar[int | None] = None
+    quick_params: ClassVar[Mapping[str, Any]] = {}
+    # Why `serve_at` can come back empty, for the analysis report.
+    empty_reason: ClassVar[str] = "nothing to serve at this hour"
 
     @property
     def registered_name(self) -> str:
         """The name of this family's version line in MLflow and `ai_models`."""
         return self.name
+
+    def fresh(self) -> Self:
+        """An unfitted family with the same settings: one per walk-forward fold."""
+        return replace(self)
+
+    @classmethod
+    def registers(cls, name: str) -> bool:
+        """Whether `name` is the registered name of one of this family's version lines."""
+        return name == cls.name
+
+    @classmethod
+    def table_output(cls, table: str) -> TableOutput:
+        """The declared output to `table`; KeyError if the family writes no such table."""
+        found = next((output for output in cls.outputs if output.table == table), None)
+        if found is None:
+            raise KeyError(f"{cls.__name__} writes no {table!r}")
+        return found
 
     # ---- data
     @abstractmethod
@@ -136,6 +171,19 @@ class ModelFamily(ABC):
         self, X: pd.DataFrame, served: pd.DataFrame, y: pd.DataFrame
     ) -> dict[str, Any]:
         """Reliability of the served confidences on held-out rows; empty if none."""
+        return {}
+
+    # ---- serving at one hour
+    @abstractmethod
+    def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
+        """What the family serves at `as_of` (`predict_calibrated` of that hour's rows, and
+        whatever its tables need from them), one row per entity of the hour, indexed by the
+        entity; the columns its `outputs` are written from. Empty if it has nothing to serve."""
+
+    @classmethod
+    def context(cls, served: pd.DataFrame | None, sector: str | None) -> dict[str, Any]:
+        """What this layer's served frame (None when no version is active) tells a lower
+        layer's row, of a coin in `sector` or (None) of the whole market; written beside it."""
         return {}
 
     def feature_importance(self) -> pd.Series:

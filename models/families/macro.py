@@ -32,9 +32,12 @@ import pandas as pd
 import xgboost as xgb
 
 from models.families.base import ModelFamily
+from models.families.outputs import TableOutput
+from models.families.served import rows_at
 from models.families.xgb import gain_importance, top_contributions, tree_params
 from models.features import MIN_COVERAGE, log_ratio, market_features
 from models.labels import REGIMES, regime_labels
+from models.layers import DEFAULT_HORIZONS
 from models.metrics import (
     calibration_report,
     classification_report,
@@ -171,6 +174,11 @@ class MacroRegimeFamily(ModelFamily):
     model_type: ClassVar[str] = "macro"
     layer: ClassVar[int] = 1
     primary_metric: ClassVar[str] = "log_loss"
+    layer_name: ClassVar[str] = "macro"
+    default_horizon: ClassVar[int] = DEFAULT_HORIZONS["macro"]
+    outputs: ClassVar[tuple[TableOutput, ...]] = (TableOutput("market_regime_analysis"),)
+    quick_horizon: ClassVar[int | None] = 48
+    quick_params: ClassVar[dict[str, Any]] = {"n_estimators": 40}
 
     @property
     def climatology_hours(self) -> int:
@@ -348,6 +356,28 @@ class MacroRegimeFamily(ModelFamily):
         reference = _climatology(X)[np.arange(len(X)), top]
         report = calibration_report(probabilities.max(axis=1), hit, reference_rate=reference)
         return {**report, "shrink_weight": self.shrink_weight}
+
+    # ---- serving at one hour
+    def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The market's regime at `as_of`: the most probable one, its probability (the
+        confidence), each regime's, and the features that moved them most."""
+        X = rows_at(self.features(panel), as_of)
+        served = self.predict_calibrated(X)
+        frame = served[["regime", "confidence", *PROBABILITY_COLUMNS]].astype(
+            {column: float for column in ("confidence", *PROBABILITY_COLUMNS)}
+        )
+        frame["explanation"] = self.explain(X)
+        return frame
+
+    @classmethod
+    def context(cls, served: pd.DataFrame | None, sector: str | None) -> dict[str, Any]:
+        """The regime of the hour, as `serve_at` gives it (None without an active version)."""
+        if served is None or served.empty:
+            return {"regime": None}
+        row = served.iloc[0]
+        regime = {"regime": row["regime"], "confidence": float(row["confidence"])}
+        regime.update({column: float(row[column]) for column in PROBABILITY_COLUMNS})
+        return {"regime": {**regime, "explanation": row["explanation"]}}
 
     # ---- explanations
     def feature_importance(self) -> pd.Series:

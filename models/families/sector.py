@@ -11,13 +11,16 @@ the data rarely supports a claim of skill; the skill interval says so when it do
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
+from models.families.outputs import TableOutput
+from models.families.served import rows_at
 from models.features import cross_sectional_ranks, sector_features
 from models.labels import beta_adjusted_sector_labels
+from models.layers import DEFAULT_HORIZONS
 from models.panel import MarketPanel
 
 # Levels that trend through time (how many coins a sector has) mark the era, not the sector.
@@ -32,6 +35,15 @@ class SectorRotationFamily(CrossSectionalFamily):
     layer: ClassVar[int] = 2
     target: ClassVar[str] = "relative_return"
     output: ClassVar[str] = "sector_strength"
+    layer_name: ClassVar[str] = "sector"
+    default_horizon: ClassVar[int] = DEFAULT_HORIZONS["sector"]
+    outputs: ClassVar[tuple[TableOutput, ...]] = (
+        TableOutput("sector_performance"),
+        TableOutput("sector_rotation_analysis"),
+    )
+    quick_horizon: ClassVar[int | None] = 48
+    quick_params: ClassVar[dict[str, Any]] = {"n_estimators": 40}
+    empty_reason: ClassVar[str] = "no sector has candles at this hour"
 
     def features(self, panel: MarketPanel) -> pd.DataFrame:
         per_sector = sector_features(panel).drop(columns=list(ERA_MARKERS))
@@ -50,3 +62,18 @@ class SectorRotationFamily(CrossSectionalFamily):
             },
             index=X.index,
         )
+
+    def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
+        """Each sector's aggregates at `as_of` beside its forecast strength, by sector."""
+        strength = self.predict_calibrated(rows_at(self.features(panel), as_of))
+        aggregates = rows_at(sector_features(panel), as_of)
+        joined = aggregates.join(strength[[self.output]])
+        return joined.reset_index(level="timestamp", drop=True)
+
+    @classmethod
+    def context(cls, served: pd.DataFrame | None, sector: str | None) -> dict[str, Any]:
+        """A coin's sector and that sector's forecast strength (None if it has none)."""
+        strength = None
+        if served is not None and sector is not None and sector in served.index:
+            strength = float(served.loc[sector, cls.output])
+        return {"sector": sector, "sector_strength": strength}

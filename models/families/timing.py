@@ -34,9 +34,12 @@ import xgboost as xgb
 
 from models.calibration import MIN_CALIBRATION_ROWS, ProbabilityCalibrator
 from models.families.base import ModelFamily
+from models.families.outputs import TableOutput
+from models.families.served import RISK_LEVELS, atr_levels, rows_at
 from models.families.xgb import gain_importance, tree_params
-from models.features import COIN_FEATURES, coin_features, stack_wide
+from models.features import COIN_FEATURES, average_true_range, coin_features, stack_wide
 from models.labels import BarrierSpec, triple_barrier_labels
+from models.layers import DEFAULT_HORIZONS
 from models.metrics import brier_score, calibration_report, expected_calibration_error
 from models.panel import MarketPanel
 from models.sequence import SequenceClassifier, make_sequences
@@ -121,6 +124,17 @@ class TradeTimingFamily(ModelFamily):
     model_type: ClassVar[str] = "timing"
     layer: ClassVar[int] = 4
     primary_metric: ClassVar[str] = "brier"
+    layer_name: ClassVar[str] = "timing"
+    default_horizon: ClassVar[int] = DEFAULT_HORIZONS["timing"]
+    upstream: ClassVar[tuple[str, ...]] = ("macro",)
+    outputs: ClassVar[tuple[TableOutput, ...]] = (TableOutput("trading_signals"),)
+    quick_horizon: ClassVar[int | None] = 12
+    quick_params: ClassVar[dict[str, Any]] = {
+        "lookback": 12,
+        "stride": 4,
+        "sequence": {"max_epochs": 3},
+    }
+    empty_reason: ClassVar[str] = "no coin has a side with a positive expected return after fees"
 
     # Fitted state: the estimator kept ("gru" or "trees") and its model.
     estimator_: str
@@ -361,6 +375,42 @@ class TradeTimingFamily(ModelFamily):
             - cost
             for side, column in zip(SIDES, PROBABILITY_COLUMNS, strict=True)
         }
+
+    def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The side worth entering at `as_of` for each coin, if any, after fees: entry, ATR
+        target and stop, the side's probability, the expected R-multiple and the risk level."""
+        X = rows_at(self.features(panel), as_of)
+        if X.empty:
+            return pd.DataFrame()
+        X = X.reset_index(level="timestamp", drop=True)
+        probabilities = self.predict_calibrated(X)
+        spec = self.barrier
+        atr = average_true_range(panel).loc[as_of].reindex(X.index)
+        close = panel.close.loc[as_of].reindex(X.index)
+        net = self.expected_net_returns(probabilities, (atr / close).to_numpy(dtype=float))
+        side = np.where(net["long"] >= net["short"], "long", "short")
+        # The R-multiple net of fees: the expected net return in units of the stop distance.
+        edge = np.maximum(net["long"], net["short"]) / (spec.stop_atr * atr / close).to_numpy()
+        sign = np.where(side == "long", 1.0, -1.0)
+        frame = pd.DataFrame(
+            {
+                "signal_type": side,
+                "entry_price": close,
+                "target_price": close + sign * spec.target_atr * atr,
+                "stop_loss": close - sign * spec.stop_atr * atr,
+                "confidence": np.where(
+                    side == "long", probabilities["p_long"], probabilities["p_short"]
+                ),
+                "expected_r": edge,
+                "p_long": probabilities["p_long"],
+                "p_short": probabilities["p_short"],
+                "risk_level": atr_levels(panel, as_of, X.index, RISK_LEVELS),
+                "risk_reward_ratio": spec.target_atr / spec.stop_atr,
+            },
+            index=X.index,
+        )
+        valid = (frame["expected_r"] > 0) & atr.notna() & (frame["stop_loss"] > 0)
+        return frame.loc[valid & (frame["target_price"] > 0)]
 
     def policy_returns(self, y: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, Any]:
         """Realised return per trade, net of fees, of entering the side with the higher
