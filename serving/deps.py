@@ -1,37 +1,82 @@
-"""FastAPI dependencies: a database session per request, the authenticated caller, paging."""
+"""FastAPI dependencies: a database session per request, the authenticated caller, paging,
+and the app's shared objects (caches, the health monitor, the retrainer).
+
+A dependency that does no I/O is `async def`: FastAPI runs a sync one on a worker thread,
+a hop that `POST /predictions` would pay on every call.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from cryptopredict.settings import Settings
-from db.schema import User, UserActivity, UserSession
 from serving import auth
 from serving.errors import Forbidden, Unauthorized, Unprocessable
+from serving.forecasts import ForecastCache
+from serving.health import HealthMonitor
+from serving.lookups import CoinDirectory
+from serving.models_cache import ActiveModels
+from serving.pagination import Paging, TimeRange
+from serving.retraining import Retrainer
 from serving.schemas.common import DIGITS, ISO_TIME
+from serving.services.callers import Caller
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request. Endpoints commit what they write; anything else rolls back."""
+    """One session per request. Services commit what they write; anything else rolls back."""
     with request.app.state.sessions() as session:
         yield session
 
 
 async def get_settings(request: Request) -> Settings:
-    """Async because it does no I/O: FastAPI runs a sync dependency on a worker thread."""
     settings: Settings = request.app.state.settings
     return settings
 
 
+async def get_models(request: Request) -> ActiveModels:
+    """The active model versions (`create_app`); read at each request, so a test may swap
+    them."""
+    models: ActiveModels = request.app.state.models
+    return models
+
+
+async def get_forecasts(request: Request) -> ForecastCache:
+    forecasts: ForecastCache = request.app.state.forecasts
+    return forecasts
+
+
+async def get_coins(request: Request) -> CoinDirectory:
+    coins: CoinDirectory = request.app.state.coins
+    return coins
+
+
+async def get_health_monitor(request: Request) -> HealthMonitor:
+    """One monitor per app (per worker process), created on first use."""
+    state = request.app.state
+    if not hasattr(state, "health_monitor"):
+        state.health_monitor = HealthMonitor()
+    monitor: HealthMonitor = state.health_monitor
+    return monitor
+
+
+def get_retrainer(settings: Annotated[Settings, Depends(get_settings)]) -> Retrainer:
+    """Overridden in tests to run a fast stand-in for `cryptopredict train`."""
+    return Retrainer.from_settings(settings)
+
+
 DbSession = Annotated[Session, Depends(get_session)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+Models = Annotated[ActiveModels, Depends(get_models)]
+Forecasts = Annotated[ForecastCache, Depends(get_forecasts)]
+Coins = Annotated[CoinDirectory, Depends(get_coins)]
+Monitor = Annotated[HealthMonitor, Depends(get_health_monitor)]
+Retraining = Annotated[Retrainer, Depends(get_retrainer)]
 
 _bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login.")
 
@@ -40,46 +85,6 @@ def client_of(request: Request) -> auth.Client:
     return auth.Client.of(
         request.client.host if request.client else None, request.headers.get("user-agent")
     )
-
-
-@dataclass
-class Caller:
-    """The authenticated user of a request, with what its activities record."""
-
-    user: User
-    login: UserSession
-    client: auth.Client
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.role == "admin"
-
-    def record(
-        self,
-        session: Session,
-        activity_type: str,
-        action: str,
-        entity_type: str | None = None,
-        entity_id: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """Add a `user_activities` row to the caller's transaction."""
-        session.add(
-            UserActivity(
-                user_id=self.user.id,
-                activity_type=activity_type,
-                action=action,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                details=details,
-                ip_address=self.client.ip_address,
-                user_agent=self.client.user_agent,
-                session_id=str(self.login.id),
-            )
-        )
-
-    def owns(self, user_id: int | None) -> bool:
-        return user_id is not None and user_id == self.user.id
 
 
 def current_caller(
@@ -93,7 +98,7 @@ def current_caller(
     return Caller(user=user, login=login, client=client_of(request))
 
 
-def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+async def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
     if not caller.is_admin:
         raise Forbidden("this route is for administrators")
     return caller
@@ -116,13 +121,7 @@ OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
 AdminCaller = Annotated[Caller, Depends(admin_caller)]
 
 
-@dataclass(frozen=True)
-class Paging:
-    limit: int
-    offset: int
-
-
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=500, description="Rows per page."), DIGITS] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip."), DIGITS] = 0,
 ) -> Paging:
@@ -132,13 +131,7 @@ def paging(
 PageParams = Annotated[Paging, Depends(paging)]
 
 
-@dataclass(frozen=True)
-class TimeRange:
-    since: datetime | None
-    until: datetime | None
-
-
-def time_range(
+async def time_range(
     since: Annotated[
         datetime | None, Query(description="Only rows at or after (ISO 8601)."), ISO_TIME
     ] = None,

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
-from serving.deps import Paging, TimeRange
 from serving.schemas.common import Page
 
 Item = TypeVar("Item", bound=BaseModel)
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    since: datetime | None
+    until: datetime | None
 
 
 def within(statement: AnySelect, column: Any, period: TimeRange) -> AnySelect:
@@ -35,13 +48,22 @@ def equal_to(statement: AnySelect, filters: Mapping[Any, object]) -> AnySelect:
 
 
 def paginate(
-    session: Session, statement: Select[*tuple[Any, ...]], paging: Paging, schema: type[Item]
+    session: Session,
+    statement: Select[*tuple[Any, ...]],
+    paging: Paging,
+    schema: type[Item],
+    item: Callable[[Row[*tuple[Any, ...]]], Item] | None = None,
 ) -> Page[Item]:
-    """Run `statement` (already ordered) for one page; rows validate into `schema`."""
+    """Run `statement` (already ordered) for one page. Its first entity validates into
+    `schema`, unless `item` makes an item of each whole row (a row with joined columns)."""
     total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    rows = session.scalars(statement.limit(paging.limit).offset(paging.offset)).all()
+    page = statement.limit(paging.limit).offset(paging.offset)
+    if item is None:
+        items = [schema.model_validate(row) for row in session.scalars(page)]
+    else:
+        items = [item(row) for row in session.execute(page)]
     return Page[schema](  # type: ignore[valid-type]
-        items=[schema.model_validate(row) for row in rows],
+        items=items,
         total=int(total or 0),
         limit=paging.limit,
         offset=paging.offset,

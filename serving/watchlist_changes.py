@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from db.schema import AiSuggestion, Cryptocurrency, Watchlist, WatchlistAsset
 from serving.auth import now
-from serving.deps import Caller
 from serving.errors import Conflict, Forbidden, NotFound
 from serving.lookups import find
+from serving.services.callers import Caller
 
 # ---------------------------------------------------------------------------- access
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from db.schema import UserActivity
 from serving import auth
 from serving.deps import AppSettings, CurrentCaller, DbSession, client_of
 from serving.schemas.users import Credentials, RefreshRequest, Registration, TokenOut, UserOut
+from serving.services import accounts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -15,23 +15,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
 def register(body: Registration, request: Request, session: DbSession) -> UserOut:
     """Open a public account (administrators are made with `cryptopredict users create-admin`)."""
-    user = auth.create_user(
-        session, body.email, body.password, first_name=body.first_name, last_name=body.last_name
-    )
-    client = client_of(request)
-    session.add(
-        UserActivity(
-            user_id=user.id,
-            activity_type="account",
-            action="create",
-            entity_type="user",
-            entity_id=user.id,
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
-        )
-    )
-    session.commit()
-    return UserOut.model_validate(user)
+    return accounts.register(session, body, client_of(request))
 
 
 @router.post("/login", response_model=TokenOut)
@@ -44,8 +28,7 @@ def login(
 ) -> TokenOut:
     """A new session's tokens. Failures are throttled per account and address (429 with
     `Retry-After`); the answer is never cached."""
-    tokens = auth.login(session, settings, body.email, body.password, client_of(request))
-    session.commit()
+    tokens = accounts.login(session, settings, body.email, body.password, client_of(request))
     return _token_out(tokens, response)
 
 
@@ -54,17 +37,13 @@ def refresh(
     body: RefreshRequest, response: Response, session: DbSession, settings: AppSettings
 ) -> TokenOut:
     """Trade a refresh token for a new pair; the old pair stops working."""
-    tokens = auth.refresh(session, settings, body.refresh_token)
-    session.commit()
-    return _token_out(tokens, response)
+    return _token_out(accounts.refresh(session, settings, body.refresh_token), response)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(caller: CurrentCaller, session: DbSession) -> Response:
     """Revoke the bearer token and its refresh token."""
-    auth.logout(session, caller.login)
-    caller.record(session, "login", "logout", "session", caller.login.id)
-    session.commit()
+    accounts.logout(session, caller)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

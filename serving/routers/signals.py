@@ -7,19 +7,11 @@ everyone else, and only the evaluation job moves it on. See `serving.risk` for t
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from db.schema import TradingSignal, User
-from serving import auth, risk
-from serving.deps import AppSettings, Caller, CurrentCaller, DbSession, PageParams, Period
-from serving.errors import Forbidden, NotFound
-from serving.lookups import find, find_crypto, symbols
-from serving.pagination import equal_to, paginate, within
+from serving.deps import AppSettings, CurrentCaller, DbSession, PageParams, Period
 from serving.schemas.common import Page, PathId, check_user_json
 from serving.schemas.signals import (
     ExecutionOut,
@@ -28,21 +20,14 @@ from serving.schemas.signals import (
     RiskProfileUpdate,
     SignalOut,
 )
+from serving.services import signals as service
 
 router = APIRouter(tags=["signals"])
-EIGHT_PLACES = Decimal("1e-8")
 
 CryptoRef = Annotated[
     str | None,
     Query(min_length=1, max_length=20, description="A coin's symbol (any case) or id."),
 ]
-
-
-def _with_symbols(session: Session, signals: list[SignalOut]) -> list[SignalOut]:
-    by_id = symbols(session, (signal.crypto_id for signal in signals))
-    for signal in signals:
-        signal.symbol = by_id.get(signal.crypto_id)
-    return signals
 
 
 @router.get("/signals", response_model=Page[SignalOut])
@@ -57,29 +42,20 @@ def signals(
     risk_level: Annotated[Literal["low", "medium", "high", "extreme"] | None, Query()] = None,
 ) -> Page[SignalOut]:
     """Trading signals, newest first (`generated_at`); an unknown crypto is 404."""
-    statement = select(TradingSignal)
-    if crypto is not None:
-        statement = statement.where(TradingSignal.crypto_id == find_crypto(session, crypto).id)
-    statement = equal_to(
-        statement,
-        {
-            TradingSignal.status: status,
-            TradingSignal.signal_type: signal_type,
-            TradingSignal.risk_level: risk_level,
-        },
+    return service.list_signals(
+        session,
+        page,
+        period,
+        crypto=crypto,
+        status=status,
+        signal_type=signal_type,
+        risk_level=risk_level,
     )
-    statement = within(statement, TradingSignal.generated_at, period)
-    statement = statement.order_by(TradingSignal.generated_at.desc(), TradingSignal.id.desc())
-    result = paginate(session, statement, page, SignalOut)
-    result.items = _with_symbols(session, result.items)
-    return result
 
 
 @router.get("/signals/{signal_id}", response_model=SignalOut)
 def signal(signal_id: PathId, _caller: CurrentCaller, session: DbSession) -> SignalOut:
-    return _with_symbols(
-        session, [SignalOut.model_validate(find(session, TradingSignal, signal_id, "signal"))]
-    )[0]
+    return service.get(session, signal_id)
 
 
 @router.post(
@@ -101,33 +77,7 @@ def execute(
     portfolio, or when the caller already holds an open execution of this signal. The
     execution is recorded as `filled`; the signal's status does not change.
     """
-    signal = find(session, TradingSignal, signal_id, "signal")
-    order = risk.Order(
-        position_size=_decimal(body.position_size),
-        portfolio_value=_decimal(body.portfolio_value),
-        execution_price=(
-            signal.entry_price if body.execution_price is None else _decimal(body.execution_price)
-        ),
-    )
-    execution = risk.execute(session, caller.user.id, signal, order, auth.now())
-    caller.record(
-        session,
-        "signal_execution",
-        "create",
-        "signal_execution",
-        execution.id,
-        {"signal_id": signal.id, "position_size": body.position_size},
-    )
-    session.commit()
-    return ExecutionOut.model_validate(execution)
-
-
-def _profile_owner(session: Session, caller: Caller, user_id: int) -> None:
-    """Only the user or an administrator may see a risk profile; 404 for no such user."""
-    if not (caller.owns(user_id) or caller.is_admin):
-        raise Forbidden(f"the risk profile of user {user_id} belongs to another user")
-    if session.get(User, user_id) is None:
-        raise NotFound(f"user {user_id} not found")
+    return service.execute(session, caller, signal_id, body)
 
 
 @router.get("/user/{user_id}/risk-profile", response_model=RiskProfileOut)
@@ -136,8 +86,7 @@ def risk_profile(user_id: PathId, caller: CurrentCaller, session: DbSession) -> 
 
     The caller's own, or anyone's for an administrator; another user's is 403.
     """
-    _profile_owner(session, caller, user_id)
-    return risk.profile_of(session, user_id)
+    return service.risk_profile(session, caller, user_id)
 
 
 @router.put("/user/{user_id}/risk-profile", response_model=RiskProfileOut)
@@ -150,14 +99,4 @@ def update_risk_profile(
 ) -> RiskProfileOut:
     """Change a user's limits (the fields given); the user's own, or anyone's for an admin."""
     check_user_json(settings, risk_rules=body.risk_rules)
-    _profile_owner(session, caller, user_id)
-    changes = body.model_dump(exclude_none=True)
-    risk.update_profile(session, user_id, changes)
-    caller.record(session, "risk_profile", "update", "user", user_id, changes)
-    session.commit()
-    return risk.profile_of(session, user_id)
-
-
-def _decimal(value: float) -> Decimal:
-    """The value as stored: NUMERIC with 8 decimal places."""
-    return Decimal(str(value)).quantize(EIGHT_PLACES)
+    return service.update_risk_profile(session, caller, user_id, body)

@@ -5,34 +5,30 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlalchemy import select
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from db.schema import AiModel, UserActivity
 from models.layers import LAYERS
-from serving import health
 from serving.deps import (
     AdminCaller,
     AppSettings,
     CurrentCaller,
     DbSession,
+    Models,
+    Monitor,
     OptionalCaller,
     PageParams,
     Period,
+    Retraining,
 )
-from serving.errors import NotFound
-from serving.lookups import find
-from serving.pagination import equal_to, paginate, within
-from serving.retraining import Job, Retrainer, rows_of, start_retrain
 from serving.schemas.common import Page, PathId, QueryId
 from serving.schemas.system import (
     ActivityOut,
     HealthOut,
     HealthStatus,
     ModelOut,
-    ModelVersionRef,
     RetrainJobOut,
 )
+from serving.services import system
 
 router = APIRouter(tags=["system"])
 
@@ -40,20 +36,6 @@ Layer = Literal["macro", "sector", "asset", "timing"]
 ModelStatus = Literal["active", "training", "inactive", "error"]
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="From the retrain answer.")]
 assert set(get_args(Layer)) == set(LAYERS)
-
-
-def get_retrainer(settings: AppSettings) -> Retrainer:
-    """Overridden in tests to run a fast stand-in for `cryptopredict train`."""
-    return Retrainer.from_settings(settings)
-
-
-def get_health_monitor(request: Request) -> health.HealthMonitor:
-    """One monitor per app (per worker process), created on first use."""
-    state = request.app.state
-    if not hasattr(state, "health_monitor"):
-        state.health_monitor = health.HealthMonitor()
-    monitor: health.HealthMonitor = state.health_monitor
-    return monitor
 
 
 @router.get(
@@ -66,7 +48,8 @@ def system_health(
     request: Request,
     session: DbSession,
     settings: AppSettings,
-    monitor: Annotated[health.HealthMonitor, Depends(get_health_monitor)],
+    monitor: Monitor,
+    models: Models,
     caller: OptionalCaller,
 ) -> HealthOut | HealthStatus:
     """Database, models and data freshness, recorded as a `system_health` row; each worker
@@ -76,18 +59,13 @@ def system_health(
     Open to monitors without a token, who learn only that the service is up; the details
     (process, database, model versions, data freshness) are for administrators.
     """
-
-    def run() -> HealthOut:
-        row = health.check(
-            session,
-            request.app.state.models,
-            request.app.version,
-            timedelta(hours=settings.max_candle_age_hours),
-        )
-        session.commit()
-        return HealthOut.model_validate(row)
-
-    result: HealthOut = monitor.current(run)
+    result = system.check_health(
+        session,
+        monitor,
+        models,
+        request.app.version,
+        timedelta(hours=settings.max_candle_age_hours),
+    )
     if caller is None or not caller.is_admin:
         return HealthStatus(status="up")
     return result
@@ -104,18 +82,14 @@ def list_models(
     name: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[ModelOut]:
     """Registered model versions, newest first (any logged-in user: nothing in them is secret)."""
-    statement = equal_to(
-        select(AiModel),
-        {AiModel.model_type: model_type, AiModel.status: status, AiModel.name: name},
+    return system.list_models(
+        session, page, period, model_type=model_type, status=status, name=name
     )
-    statement = within(statement, AiModel.created_at, period)
-    statement = statement.order_by(AiModel.created_at.desc(), AiModel.id.desc())
-    return paginate(session, statement, page, ModelOut)
 
 
 @router.get("/system/models/{model_id}", response_model=ModelOut)
 def get_model(model_id: PathId, _caller: CurrentCaller, session: DbSession) -> ModelOut:
-    return ModelOut.model_validate(find(session, AiModel, model_id, "model"))
+    return system.get_model(session, model_id)
 
 
 @router.post(
@@ -130,19 +104,14 @@ def retrain(
     session: DbSession,
     request: Request,
     response: Response,
-    retrainer: Annotated[Retrainer, Depends(get_retrainer)],
+    retrainer: Retraining,
 ) -> RetrainJobOut:
     """Train this version's family again in a background process (administrators).
 
     Follow it at the `Location` given (`GET /system/retrains/{job_id}`); the run registers a
     new `ai_models` row, `training` until it ends `inactive`, `active` or `error`.
     """
-    model = find(session, AiModel, model_id, "model")
-    job = start_retrain(session, retrainer, model, caller.user.id)
-    details = {"job_id": job.id, "layer": job.layer, "command": job.command}
-    caller.record(session, "model_retrain", "start", "ai_model", model.id, details)
-    session.commit()
-    body = _job_out(request, session, retrainer, job)
+    body = system.retrain(session, caller, retrainer, model_id, _job_link(request))
     response.headers["Location"] = body.follow
     return body
 
@@ -153,15 +122,12 @@ def retrain_job(
     _admin: AdminCaller,
     request: Request,
     session: DbSession,
-    retrainer: Annotated[Retrainer, Depends(get_retrainer)],
+    retrainer: Retraining,
 ) -> RetrainJobOut:
     """A retraining job: running, succeeded, failed or lost (its supervisor vanished), the
     model versions it registered and the end of its output.
     """
-    job = retrainer.find(job_id)
-    if job is None:
-        raise NotFound(f"retraining job {job_id} not found")
-    return _job_out(request, session, retrainer, job)
+    return system.retrain_job(session, retrainer, job_id, _job_link(request))
 
 
 @router.get("/system/activities", response_model=Page[ActivityOut])
@@ -176,32 +142,17 @@ def activities(
     entity_id: QueryId = None,
 ) -> Page[ActivityOut]:
     """The activity log, newest first (administrators)."""
-    statement = equal_to(
-        select(UserActivity),
-        {
-            UserActivity.user_id: user_id,
-            UserActivity.activity_type: activity_type,
-            UserActivity.entity_type: entity_type,
-            UserActivity.entity_id: entity_id,
-        },
+    return system.activities(
+        session,
+        page,
+        period,
+        user_id=user_id,
+        activity_type=activity_type,
+        entity_type=entity_type,
+        entity_id=entity_id,
     )
-    statement = within(statement, UserActivity.created_at, period)
-    statement = statement.order_by(UserActivity.created_at.desc(), UserActivity.id.desc())
-    return paginate(session, statement, page, ActivityOut)
 
 
-def _job_out(request: Request, session: DbSession, retrainer: Retrainer, job: Job) -> RetrainJobOut:
-    return RetrainJobOut(
-        id=job.id,
-        layer=job.layer,
-        state=job.state,
-        command=job.command,
-        requested_by=job.requested_by,
-        requested_at=job.requested_at,
-        trainer_pid=job.trainer_pid,
-        exit_code=job.exit_code,
-        finished_at=job.finished_at,
-        follow=str(request.app.url_path_for("retrain_job", job_id=job.id)),
-        models=[ModelVersionRef.model_validate(row) for row in rows_of(session, job)],
-        log_tail=retrainer.log_tail(job.id),
-    )
+def _job_link(request: Request) -> system.JobLink:
+    """Where a job is followed: the path of `retrain_job`."""
+    return lambda job_id: str(request.app.url_path_for("retrain_job", job_id=job_id))

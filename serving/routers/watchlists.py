@@ -10,16 +10,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from db.schema import Watchlist, WatchlistAsset
-from serving import watchlist_changes as changes
-from serving.deps import Caller, CurrentCaller, DbSession, PageParams, Period
-from serving.errors import Conflict, Forbidden
-from serving.lookups import find_crypto, symbols
-from serving.pagination import equal_to, paginate, within
+from serving.deps import CurrentCaller, DbSession, PageParams, Period
 from serving.schemas.common import DIGITS, MAX_ID, TRUE_OR_FALSE, Page, PathId
 from serving.schemas.watchlists import (
     ItemCreate,
@@ -29,39 +21,9 @@ from serving.schemas.watchlists import (
     WatchlistOut,
     WatchlistUpdate,
 )
+from serving.services import watchlists
 
 router = APIRouter(tags=["watchlists"])
-ONE_DEFAULT = "a default watchlist exists already; there can be only one"
-
-
-def _described(
-    session: Session, watchlists: list[WatchlistOut], context_user: int
-) -> list[WatchlistOut]:
-    """Fill in item counts and the AI-context flag, in two queries for the whole page."""
-    counts = changes.active_counts(session, [w.id for w in watchlists])
-    in_context = changes.in_ai_context(session, context_user)
-    return [
-        w.model_copy(
-            update={
-                "item_count": counts.get(w.id, 0),
-                "in_ai_context": in_context(w.type, w.is_active),
-            }
-        )
-        for w in watchlists
-    ]
-
-
-def _one(session: Session, watchlist: Watchlist, caller: Caller) -> WatchlistOut:
-    return _described(session, [WatchlistOut.model_validate(watchlist)], caller.user.id)[0]
-
-
-def _items(session: Session, items: list[ItemOut]) -> list[ItemOut]:
-    by_id = symbols(session, {item.crypto_id for item in items})
-    return [item.model_copy(update={"symbol": by_id.get(item.crypto_id)}) for item in items]
-
-
-def _item(session: Session, item: WatchlistAsset) -> ItemOut:
-    return _items(session, [ItemOut.model_validate(item)])[0]
 
 
 @router.get("/watchlists", response_model=Page[WatchlistOut])
@@ -85,18 +47,9 @@ def list_watchlists(
     Ordered by `sort_order`, then newest first. `in_ai_context` marks what
     `get_user_ai_context` returns for the caller (or for `user_id`, when an admin gives it).
     """
-    if user_id is not None and not (caller.is_admin or caller.owns(user_id)):
-        raise Forbidden("only administrators may list another user's watchlists")
-    statement = select(Watchlist).where(changes.visible_to(caller))
-    statement = equal_to(statement, {Watchlist.user_id: user_id, Watchlist.type: type})
-    if is_active is not None:
-        statement = statement.where(Watchlist.is_active.is_(is_active))
-    statement = within(statement, Watchlist.created_at, period).order_by(
-        Watchlist.sort_order, Watchlist.created_at.desc(), Watchlist.id.desc()
+    return watchlists.list_visible(
+        session, caller, page, period, type=type, user_id=user_id, is_active=is_active
     )
-    result = paginate(session, statement, page, WatchlistOut)
-    result.items = _described(session, result.items, user_id or caller.user.id)
-    return result
 
 
 @router.post("/watchlists", response_model=WatchlistOut, status_code=status.HTTP_201_CREATED)
@@ -104,23 +57,7 @@ def create_watchlist(
     body: WatchlistCreate, caller: CurrentCaller, session: DbSession
 ) -> WatchlistOut:
     """A personal watchlist of the caller's; an admin may create the default one if none exists."""
-    if body.type == "default":
-        if not caller.is_admin:
-            raise Forbidden("only administrators create the default watchlist")
-        if session.scalar(select(Watchlist.id).where(Watchlist.type == "default")) is not None:
-            raise Conflict(ONE_DEFAULT)
-    owner = None if body.type == "default" else caller.user.id
-    watchlist = Watchlist(**body.model_dump(), user_id=owner)
-    session.add(watchlist)
-    try:
-        session.flush()
-    except IntegrityError:  # another request created the default first
-        raise Conflict(ONE_DEFAULT) from None
-    caller.record(
-        session, "watchlist_update", "create", "watchlist", watchlist.id, {"type": body.type}
-    )
-    session.commit()
-    return _one(session, watchlist, caller)
+    return watchlists.create(session, caller, body)
 
 
 @router.put("/watchlists/{watchlist_id}", response_model=WatchlistOut)
@@ -128,28 +65,13 @@ def update_watchlist(
     watchlist_id: PathId, body: WatchlistUpdate, caller: CurrentCaller, session: DbSession
 ) -> WatchlistOut:
     """Rename, describe, (de)activate, reorder or change `max_assets` (given fields only)."""
-    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
-    fields = body.model_dump(exclude_unset=True)
-    if body.max_assets is not None:
-        changes.check_limit_fits(session, watchlist, body.max_assets)
-    for name, value in fields.items():
-        setattr(watchlist, name, value)
-    changes.touch(watchlist)
-    caller.record(
-        session, "watchlist_update", "update", "watchlist", watchlist.id, {"fields": sorted(fields)}
-    )
-    session.commit()
-    return _one(session, watchlist, caller)
+    return watchlists.update(session, caller, watchlist_id, body)
 
 
 @router.delete("/watchlists/{watchlist_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_watchlist(watchlist_id: PathId, caller: CurrentCaller, session: DbSession) -> Response:
     """Delete a watchlist with its items and suggestions (the foreign keys cascade)."""
-    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
-    details = {"name": watchlist.name, "type": watchlist.type}
-    session.delete(watchlist)
-    caller.record(session, "watchlist_update", "delete", "watchlist", watchlist_id, details)
-    session.commit()
+    watchlists.delete(session, caller, watchlist_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -162,14 +84,7 @@ def list_items(
     is_active: Annotated[bool | None, Query(), TRUE_OR_FALSE] = None,
 ) -> Page[ItemOut]:
     """A watchlist's items in order of position."""
-    changes.readable_watchlist(session, caller, watchlist_id)
-    statement = select(WatchlistAsset).where(WatchlistAsset.watchlist_id == watchlist_id)
-    if is_active is not None:
-        statement = statement.where(WatchlistAsset.is_active.is_(is_active))
-    statement = statement.order_by(WatchlistAsset.position, WatchlistAsset.id)
-    result = paginate(session, statement, page, ItemOut)
-    result.items = _items(session, result.items)
-    return result
+    return watchlists.list_items(session, caller, watchlist_id, page, is_active=is_active)
 
 
 @router.post(
@@ -180,30 +95,7 @@ def add_item(
 ) -> ItemOut:
     """Add an asset: 404 for an unknown crypto, 409 when full, held already or the position
     is taken."""
-    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
-    crypto = find_crypto(session, body.crypto)
-    item = changes.add_asset(
-        session, watchlist, crypto, caller.user.id, **body.model_dump(exclude={"crypto"})
-    )
-    caller.record(
-        session,
-        "watchlist_update",
-        "add_asset",
-        "watchlist_asset",
-        item.id,
-        {"watchlist_id": watchlist.id, "crypto_id": crypto.id, "position": item.position},
-    )
-    session.commit()
-    return _item(session, item)
-
-
-def _writable_item(
-    session: Session, caller: Caller, item_id: int
-) -> tuple[WatchlistAsset, Watchlist]:
-    """The item and its watchlist; the watchlist is locked first, as every change locks it."""
-    watchlist_id = changes.find_item(session, item_id).watchlist_id
-    watchlist = changes.writable_watchlist(session, caller, watchlist_id)
-    return changes.find_item(session, item_id, fresh=True), watchlist
+    return watchlists.add_item(session, caller, watchlist_id, body)
 
 
 @router.put("/watchlist-items/{item_id}", response_model=ItemOut)
@@ -211,33 +103,10 @@ def update_item(
     item_id: PathId, body: ItemUpdate, caller: CurrentCaller, session: DbSession
 ) -> ItemOut:
     """Move, reweight, annotate or (de)activate an item (given fields only)."""
-    item, watchlist = _writable_item(session, caller, item_id)
-    fields = body.model_dump(exclude_unset=True)
-    if body.position is not None:
-        changes.check_position_free(session, watchlist.id, body.position, moving=item.id)
-    if body.is_active and not item.is_active:
-        changes.check_room(session, watchlist)
-    for name, value in fields.items():
-        setattr(item, name, value)
-    item.last_modified_by = caller.user.id
-    changes.touch(watchlist, item)
-    caller.record(
-        session,
-        "watchlist_update",
-        "update_asset",
-        "watchlist_asset",
-        item.id,
-        {"fields": sorted(fields)},
-    )
-    session.commit()
-    return _item(session, item)
+    return watchlists.update_item(session, caller, item_id, body)
 
 
 @router.delete("/watchlist-items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_item(item_id: PathId, caller: CurrentCaller, session: DbSession) -> Response:
-    item, watchlist = _writable_item(session, caller, item_id)
-    details = {"watchlist_id": watchlist.id, "crypto_id": item.crypto_id}
-    changes.remove_asset(session, watchlist, item)
-    caller.record(session, "watchlist_update", "remove_asset", "watchlist_asset", item_id, details)
-    session.commit()
+    watchlists.delete_item(session, caller, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

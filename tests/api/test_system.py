@@ -26,9 +26,9 @@ from cryptopredict.settings import Settings
 from db.schema import AiModel, SystemHealth, UserActivity
 from models.families import FAMILIES
 from models.skill import NO_EDGE
+from serving.deps import get_health_monitor, get_retrainer
 from serving.health import HealthMonitor
 from serving.retraining import Retrainer, process_alive
-from serving.routers.system import get_health_monitor, get_retrainer
 
 HEALTH = "/api/v1/system/health"
 MODELS = "/api/v1/system/models"
