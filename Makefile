@@ -25,7 +25,7 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy cryptopredict db models store training serving
+	$(BIN)/mypy config cryptopredict db models store training serving
 
 bench-ingest: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py

@@ -38,7 +38,7 @@ migrations build (every index, constraint and trigger, the ``updated_at`` trigge
 
 Set-up, not timed: the coins, hourly candles (``INSERT ... SELECT generate_series``; every
 prediction's candle at its ``target_datetime`` exists) and predictions shaped like the rows
-``serving.analysis`` writes (asset model, horizon 24 h, predicted within +-8 % of the outcome,
+``serving.batch.analyze`` writes (asset model, horizon 24 h, predicted within +-8 % of the outcome,
 the same JSONB payloads: 35 input features, their names, top contributions, context). The
 predictions are generated once into an unlogged pristine table; each fresh copy is a TRUNCATE
 and an INSERT ... SELECT from it with the indexes built afterwards. Before every measurement
@@ -412,7 +412,7 @@ def migrated_fillfactor(maintenance: psycopg.Connection[Any]) -> int | None:
 
 
 def payload_rows(seed: int) -> list[tuple[Any, ...]]:
-    """PAYLOAD_KINDS sets of JSONB values shaped like those serving.analysis writes."""
+    """PAYLOAD_KINDS sets of JSONB values shaped like those serving.batch.analyze writes."""
     rng = random.Random(seed)
     names = list(COIN_FEATURES)
     versions = {"macro": "3", "sector": "3", "asset": "3", "timing": "3"}
@@ -455,8 +455,8 @@ def build_data(
         (coins,),
     )
     maintenance.execute(CANDLES_SQL, {"start": START, "hours": candle_hours})
-    # The version the predictions name, registered as training.registry.finish_training
-    # leaves it (validation figures, empty live sums), so the live metrics are written back.
+    # The version the predictions name, registered as training leaves it (validation
+    # figures, empty live sums), so the live metrics are written back.
     maintenance.execute(
         "INSERT INTO ai_models (name, version, model_type, status, performance_metrics) "
         "VALUES ('asset_price', '3', 'asset', 'active', %s)",

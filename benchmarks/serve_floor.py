@@ -43,8 +43,8 @@ from served_app import Market, free_port, public_user, served, trained_market
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from cryptopredict.settings import Settings
-from serving.app import create_app
+from config.settings import Settings
+from serving.api.app import create_app
 
 # One statement of a request: SQL text in psycopg's paramstyle, and its parameters.
 Statement = tuple[str, Any]

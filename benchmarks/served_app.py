@@ -27,11 +27,11 @@ from ingest import Progress, throwaway_database
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from training.datasets import load_panel
+from store.datasets import load_panel
+from store.tracking import configure_tracking
 from training.ingest import write_candles
 from training.synthetic import generate_market
-from training.tracking import configure_tracking
-from training.train import train_layers
+from training.train import TrainingStores, train_layers
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # The API tests' small training settings: four families in tens of seconds on two cores.
@@ -79,7 +79,10 @@ def trained_market(
             tracking_uri = f"sqlite:///{scratch / 'mlflow.db'}"
             client = configure_tracking(tracking_uri, scratch / "mlartifacts")
             train_layers(
-                engine, client, scratch / "mlartifacts", load_panel(engine), LAYERS, SETTINGS
+                TrainingStores(engine, client, scratch / "mlartifacts"),
+                load_panel(engine),
+                LAYERS,
+                SETTINGS,
             )
         finally:
             engine.dispose()

@@ -60,12 +60,12 @@ from typing import Any
 import pandas as pd
 from report import METRICS_HEADER, metrics_table, table
 
-from cryptopredict.settings import DEFAULT_FORECAST_HORIZONS
+from config.settings import DEFAULT_FORECAST_HORIZONS
 from models.panel import MarketPanel
 from models.validation import ValidationResult, better, fit_final
+from store.tracking import configure_tracking
 from training.candles import discover_candle_files, read_candle_file, read_coins_file
 from training.synthetic import generate_market
-from training.tracking import configure_tracking
 from training.train import (
     LAYER_ORDER,
     TrainSettings,

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
+from config.settings import get_settings
 from cryptopredict.commands import data, database, demo, models, serve, users
 from cryptopredict.logging import configure_logging
-from cryptopredict.settings import get_settings
 
 app = typer.Typer(
     name="cryptopredict",

@@ -28,14 +28,14 @@ from sqlalchemy.orm import Session
 from cryptopredict.clock import current_hour, floor_hour
 from db.schema import AiModel, Cryptocurrency, Prediction, PriceData, User
 from models.layers import LAYERS
-from serving import auth
-from serving.analysis import analyze
-from serving.models_cache import ActiveModels
-from serving.predictor import HISTORY_HOURS, Predictor
-from training.datasets import load_panel, load_window
+from serving.batch.analyze import analyze
+from serving.inference.models_cache import ActiveModels
+from serving.inference.predictor import HISTORY_HOURS, Predictor
+from serving.services import auth
+from store.datasets import load_panel, load_window
 from training.ingest import ingest, write_market
 from training.synthetic import SyntheticMarket, generate_until, start_for
-from training.train import TrainOutcome, TrainSettings, train_layers
+from training.train import TrainingStores, TrainOutcome, TrainSettings, train_layers
 
 DEMO_EMAIL = "demo@example.com"
 MARKET_FILE = "demo-market.json"
@@ -195,9 +195,7 @@ def ensure_models(
     report(f"models: training {', '.join(missing)} on candles up to {train_until:%Y-%m-%d %H:%M}")
     panel = load_panel(engine, until=train_until)
     return train_layers(
-        engine,
-        client,
-        artifact_root,
+        TrainingStores(engine, client, artifact_root),
         panel,
         missing,
         replace(settings, forecast_horizons=horizons),

@@ -23,8 +23,8 @@ from sqlalchemy import Engine
 
 from cryptopredict.clock import Clock, current_hour, system_clock
 from cryptopredict.demo import MarketRecipe, analysed_hours, append_candles
-from serving.models_cache import ActiveModels
-from serving.predictor import Predictor
+from serving.inference.models_cache import ActiveModels
+from serving.inference.predictor import Predictor
 from training.evaluate import evaluate
 
 logger = logging.getLogger(__name__)

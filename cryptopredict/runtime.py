@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from cryptopredict.settings import get_settings
+from config.settings import get_settings
 from db import migrate
 from db.engine import make_engine
 

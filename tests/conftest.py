@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from cryptopredict.settings import get_settings
+from config.settings import get_settings
 from db import migrate
 from db.engine import make_engine
 from pg_databases import admin_engine, database_url_of, drop_database, throwaway_database
@@ -35,6 +35,17 @@ DIALECTS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Run in this one process, not on xdist's workers (`-n 2` in pyproject's addopts), when
+    asked to show what tests print (`-s`) or to stop in a debugger (`--pdb`, `--trace`):
+    neither reaches the terminal from a worker."""
+    option = config.option
+    interactive = option.capture == "no" or option.usepdb or option.trace
+    if interactive and getattr(option, "numprocesses", None):
+        option.numprocesses = 0
 
 
 @pytest.fixture(scope="session")

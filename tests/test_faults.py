@@ -27,16 +27,16 @@ from sqlalchemy.orm import Session
 
 from db.engine import make_engine
 from db.schema import AiModel
-from serving.models_cache import ActiveModels
-from serving.predictor import Predictor
+from serving.inference.models_cache import ActiveModels
+from serving.inference.predictor import Predictor
 from small_training import SETTINGS
-from training import registry
-from training.datasets import load_panel
+from store import registry
+from store.datasets import load_panel
+from store.processes import proc_stat
+from store.tracking import configure_tracking
 from training.ingest import ingest, write_candles
-from training.processes import proc_stat
 from training.synthetic import generate_market, write_csv
-from training.tracking import configure_tracking
-from training.train import train_layers
+from training.train import TrainingStores, train_layers
 
 POLL_S = 0.01
 WAIT_S = 180.0
@@ -162,7 +162,9 @@ def test_killed_training_run_is_marked_error_and_the_active_version_keeps_servin
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     artifacts = tmp_path / "mlartifacts"
     client = configure_tracking(tracking_uri, artifacts)
-    (trained,) = train_layers(engine, client, artifacts, load_panel(engine), ["macro"], SETTINGS)
+    (trained,) = train_layers(
+        TrainingStores(engine, client, artifacts), load_panel(engine), ["macro"], SETTINGS
+    )
     assert trained.status == "active"
     environment = {
         "DATABASE_URL": sqlite_url,

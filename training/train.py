@@ -36,10 +36,11 @@ from models.panel import MarketPanel
 from models.skill import NO_EDGE
 from models.splits import WalkForwardSplit
 from models.validation import ValidationResult, better, fit_final, walk_forward
-from training import registry
+from store import registry
+from store.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle
+from store.tracking import experiment_for
+from training.live_metrics import LIVE_SUMS_KEY, LiveSums
 from training.plots import feature_importance_figure, reliability_figure, walk_forward_figure
-from training.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle
-from training.tracking import experiment_for
 from training.verdicts import edge_text, factor_text, interval_text, skill_text
 
 log = logging.getLogger(__name__)
@@ -150,22 +151,19 @@ def training_data(family: ModelFamily, panel: MarketPanel, settings: TrainSettin
 
 
 def train_layers(
-    engine: Engine,
-    client: MlflowClient,
-    artifact_root: Path,
+    stores: TrainingStores,
     panel: MarketPanel,
     layers: Sequence[str],
     settings: TrainSettings,
     progress: Progress | None = None,
 ) -> list[TrainOutcome]:
     """Train the given layers top-down; a layer with several horizons once per horizon."""
-    stores = TrainingStores(engine, client, artifact_root)
     jobs = [
         (layer, settings.family(layer, horizon))
         for layer in ordered(layers)
         for horizon in settings.line_horizons(layer)
     ]
-    reap_abandoned_runs(engine)
+    reap_abandoned_runs(stores.engine)
     outcomes = []
     for layer, family in jobs:
         name = family.registered_name
@@ -272,6 +270,8 @@ def train_family(
     with Session(engine) as session, session.begin():
         trained = session.get(registry.AiModel, row_id)
         assert trained is not None
+        # No prediction names this version yet: its live figures start from empty sums.
+        metrics = {**metrics, LIVE_SUMS_KEY: LiveSums().to_json()}
         registry.finish_training(session, trained, version, configuration, metrics)
         promoted, reason = _decide_promotion(session, family, result, settings.force)
         if promoted:

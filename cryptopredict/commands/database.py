@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from cryptopredict.settings import get_settings
+from config.settings import get_settings
 from db import migrate
 
 app = typer.Typer(help="Create, upgrade and downgrade the database schema.", no_args_is_help=True)

@@ -13,9 +13,9 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from config.settings import get_settings
 from cryptopredict.clock import current_hour
 from cryptopredict.runtime import migrated_engine
-from cryptopredict.settings import get_settings
 from db import migrate
 from training.verdicts import edge_text, factor_text, interval_text, skill_text
 
@@ -55,8 +55,8 @@ def demo(
     first, and while the API serves each new hour is appended, analysed and evaluated.
     """
     from cryptopredict import demo as steps
+    from store.tracking import configure_tracking, ui_command
     from training.evaluate import evaluate
-    from training.tracking import configure_tracking, ui_command
 
     settings = get_settings()
     migrate.upgrade(settings.resolved_database_url)

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from config.settings import get_settings
 from cryptopredict.runtime import migrated_engine
-from cryptopredict.settings import get_settings
 from models.layers import LAYERS
-from training import registry
+from store import registry
 from training.verdicts import edge_text, factor_text, interval_text, skill_text
 
 # The estimators (xgboost, torch, mlflow) load inside the commands that need them, so that
@@ -61,9 +61,9 @@ def train(
     the same validation window, unless --force. A family the data cannot support is skipped.
     """
     from models.families import FAMILIES
-    from training.datasets import load_panel
-    from training.tracking import configure_tracking, ui_command
-    from training.train import TrainSettings, outcome_table, train_layers
+    from store.datasets import load_panel
+    from store.tracking import configure_tracking, ui_command
+    from training.train import TrainingStores, TrainSettings, outcome_table, train_layers
 
     layers = list(FAMILIES) if layer == "all" else [layer]
     if layer != "all" and layer not in FAMILIES:
@@ -78,9 +78,7 @@ def train(
         f"{len(panel.hours)} hours ({panel.hours[0]:%Y-%m-%d} to {panel.hours[-1]:%Y-%m-%d})"
     )
     outcomes = train_layers(
-        engine,
-        client,
-        artifact_root,
+        TrainingStores(engine, client, artifact_root),
         panel,
         layers,
         TrainSettings(
@@ -202,11 +200,11 @@ def analyze(
     """Run the active models at the latest hour (or --as-of) and write every layer table:
     regime, sentiment, dominance, indicators, sectors, predictions, suggestions, signals.
     """
-    from serving.analysis import analyze as run_analysis
-    from serving.models_cache import ActiveModels
-    from serving.predictor import HISTORY_HOURS, Predictor
-    from training.datasets import load_window
-    from training.tracking import configure_tracking
+    from serving.batch.analyze import analyze as run_analysis
+    from serving.inference.models_cache import ActiveModels
+    from serving.inference.predictor import HISTORY_HOURS, Predictor
+    from store.datasets import load_window
+    from store.tracking import configure_tracking
 
     engine = migrated_engine()
     settings_env = get_settings()

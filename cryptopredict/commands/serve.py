@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from config.settings import get_settings
 from cryptopredict.runtime import migrated_engine
-from cryptopredict.settings import get_settings
 
 console = Console(stderr=True)
 
@@ -29,7 +29,7 @@ def serve(
     # uvicorn's own limits for slow or greedy senders: idle keep-alive connections close, and
     # a request head past the size is refused. Bodies are bounded by the app (BodyLimit).
     uvicorn.run(
-        "serving.app:create_app",
+        "serving.api.app:create_app",
         factory=True,
         host=host,
         port=port,

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from cryptopredict.runtime import migrated_engine
 from db.schema import User, UserActivity
-from serving import auth
 from serving.errors import ApiError
 from serving.schemas.users import EMAIL_PATTERN
+from serving.services import auth
 
 app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 console = Console()

@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from fastapi import Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from cryptopredict.settings import Settings
+from config.settings import Settings
 from serving.errors import Unprocessable
 
 Item = TypeVar("Item")

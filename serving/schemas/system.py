@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, computed_field
 
-from serving.health import verdict
 from serving.schemas.common import Schema, StoredJson
+from serving.services.health import verdict
 
 # PostgreSQL's INET comes back as an ipaddress object.
 Address = Annotated[

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cryptopredict.settings import Settings
+from config.settings import Settings
 from db.schema import UserActivity
-from serving import auth
 from serving.schemas.users import Registration, UserOut
+from serving.services import auth
 from serving.services.callers import Caller, record_and_commit
 
 

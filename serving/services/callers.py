@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.schema import User, UserActivity, UserSession
-from serving.auth import Client
+from serving.services.auth import Client
 
 
 @dataclass

@@ -25,7 +25,6 @@ from db.schema import (
 )
 from serving.errors import NotFound
 from serving.lookups import find
-from serving.pagination import Paging, TimeRange, equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.market import (
     DominanceOut,
@@ -37,6 +36,7 @@ from serving.schemas.market import (
     SectorPerformanceOut,
     SentimentOut,
 )
+from serving.services.pagination import Paging, TimeRange, equal_to, paginate, within
 
 ALL_TIME = TimeRange(None, None)
 

@@ -11,14 +11,14 @@ from sqlalchemy.orm import Session
 
 from db.schema import Cryptocurrency, Prediction
 from serving.errors import Forbidden, Unprocessable
-from serving.forecasts import ForecastCache, forecast
+from serving.inference.forecasts import ForecastCache, forecast
+from serving.inference.models_cache import ActiveModels
 from serving.lookups import CoinDirectory, crypto_filter, find
-from serving.models_cache import ActiveModels
-from serving.pagination import Paging, TimeRange, equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.predictions import AccuracyOut, PredictionOut, holds, price_interval
 from serving.services.callers import Caller, record_and_commit
-from serving.watchlist_changes import readable_watchlist
+from serving.services.pagination import Paging, TimeRange, equal_to, paginate, within
+from serving.services.watchlist_changes import readable_watchlist
 
 
 def create(

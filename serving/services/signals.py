@@ -2,7 +2,7 @@
 
 Signals are shared by every user and readable by any logged-in one. Executing a signal
 records the caller's own trade (`signal_executions`); the signal itself stays `active` for
-everyone else, and only the evaluation job moves it on. See `serving.risk` for the checks.
+everyone else, and only the evaluation job moves it on. See `serving.services.risk` for the checks.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.schema import TradingSignal, User
-from serving import auth, risk
 from serving.errors import Forbidden, NotFound
 from serving.lookups import find, find_crypto, symbols
-from serving.pagination import Paging, TimeRange, equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.signals import (
     ExecutionOut,
@@ -25,7 +23,9 @@ from serving.schemas.signals import (
     RiskProfileUpdate,
     SignalOut,
 )
+from serving.services import auth, risk
 from serving.services.callers import Caller, record_and_commit
+from serving.services.pagination import Paging, TimeRange, equal_to, paginate, within
 
 EIGHT_PLACES = Decimal("1e-8")
 

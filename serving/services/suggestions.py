@@ -11,15 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.schema import AiSuggestion, Watchlist, WatchlistAsset
-from serving import watchlist_changes as changes
-from serving.auth import now
 from serving.errors import Conflict, NotFound
 from serving.lookups import find, find_crypto, symbols
-from serving.pagination import Paging, TimeRange, equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.suggestions import ReviewIn, ReviewOut, SuggestionOut
 from serving.schemas.watchlists import ItemOut
+from serving.services import watchlist_changes as changes
+from serving.services.auth import now
 from serving.services.callers import Caller, record_and_commit
+from serving.services.pagination import Paging, TimeRange, equal_to, paginate, within
 
 
 def list_visible(

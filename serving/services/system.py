@@ -9,14 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.schema import AiModel, UserActivity
-from serving import health
 from serving.errors import NotFound
 from serving.lookups import find
-from serving.pagination import Paging, TimeRange, equal_to, paginate, within
-from serving.retraining import Job, Retrainer, rows_of, start_retrain
 from serving.schemas.common import Page
 from serving.schemas.system import ActivityOut, HealthOut, ModelOut, ModelVersionRef, RetrainJobOut
+from serving.services import health
 from serving.services.callers import Caller, record_and_commit
+from serving.services.pagination import Paging, TimeRange, equal_to, paginate, within
+from serving.services.retraining import Job, Retrainer, rows_of, start_retrain
 
 JobLink = Callable[[str], str]
 """The path where a retraining job is followed, by job id."""
@@ -66,7 +66,8 @@ def get_model(session: Session, model_id: int) -> ModelOut:
 def retrain(
     session: Session, caller: Caller, retrainer: Retrainer, model_id: int, link: JobLink
 ) -> RetrainJobOut:
-    """Start training the version's family again in the background (`serving.retraining`)."""
+    """Start training the version's family again in the background
+    (`serving.services.retraining`)."""
     model = find(session, AiModel, model_id, "model")
     job = start_retrain(session, retrainer, model, caller.user.id)
     details = {"job_id": job.id, "layer": job.layer, "command": job.command}

@@ -7,16 +7,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cryptopredict.settings import Settings
+from config.settings import Settings
 from db.schema import Notification, User
-from serving import auth
 from serving.errors import Forbidden, Unprocessable
 from serving.lookups import find
-from serving.pagination import Paging, TimeRange, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.users import NotificationOut, ProfileUpdate, UserOut
-from serving.security import hash_password, password_problem
+from serving.services import auth
 from serving.services.callers import Caller, record_and_commit
+from serving.services.pagination import Paging, TimeRange, paginate, within
+from serving.services.security import hash_password, password_problem
 
 
 def update_profile(

@@ -2,7 +2,7 @@
 
 A user reads their own personal watchlists and the default one, and changes only their own;
 administrators read every watchlist and manage the default one. The rules themselves (who may
-read or write, the limits of a watchlist's items) are in `serving.watchlist_changes`.
+read or write, the limits of a watchlist's items) are in `serving.services.watchlist_changes`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.schema import Watchlist, WatchlistAsset
-from serving import watchlist_changes as changes
 from serving.errors import Conflict, Forbidden
 from serving.lookups import find_crypto, symbols
-from serving.pagination import Paging, TimeRange, equal_to, paginate, within
 from serving.schemas.common import Page
 from serving.schemas.watchlists import (
     ItemCreate,
@@ -25,7 +23,9 @@ from serving.schemas.watchlists import (
     WatchlistOut,
     WatchlistUpdate,
 )
+from serving.services import watchlist_changes as changes
 from serving.services.callers import Caller, record_and_commit
+from serving.services.pagination import Paging, TimeRange, equal_to, paginate, within
 
 ONE_DEFAULT = "a default watchlist exists already; there can be only one"
 

@@ -15,18 +15,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from accounts import PASSWORD, Account
-from cryptopredict.settings import Settings
+from config.settings import Settings
 from db.engine import make_engine
 from pg_databases import throwaway_database
-from serving import auth
-from serving.app import create_app
+from serving.api.app import create_app
+from serving.services import auth
 from small_training import LAYERS, TrainedStore
 from small_training import SETTINGS as SMALL
-from training.datasets import load_panel
+from store.datasets import load_panel
+from store.tracking import configure_tracking
 from training.ingest import write_candles
 from training.synthetic import generate_market
-from training.tracking import configure_tracking
-from training.train import train_layers
+from training.train import TrainingStores, train_layers
 
 
 @pytest.fixture
@@ -110,7 +110,12 @@ def trained_store(
         client = configure_tracking(tracking_uri, root / "mlartifacts")
         # Two asset lines, so that the API serves several horizons.
         settings = replace(SMALL, forecast_horizons=(6, 24))
-        train_layers(engine, client, root / "mlartifacts", load_panel(engine), LAYERS, settings)
+        train_layers(
+            TrainingStores(engine, client, root / "mlartifacts"),
+            load_panel(engine),
+            LAYERS,
+            settings,
+        )
         engine.dispose()
         name = make_url(url).database
         assert name is not None

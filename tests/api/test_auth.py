@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from accounts import PASSWORD, Account
 from db.schema import User, UserActivity, UserSession
-from serving import auth
-from serving.security import token_digest
+from serving.services import auth
+from serving.services.security import token_digest
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from accounts import Account
-from serving.app import create_app
+from serving.api.app import create_app
 from small_training import TrainedStore
 
 PREDICTIONS = "/api/v1/predictions"
@@ -142,7 +142,7 @@ def test_a_promotion_and_new_or_corrected_candles_from_another_process_reach_eve
             )
         _in_another_process(
             url,
-            "from sqlalchemy.orm import Session\nfrom training.registry import promote\n"
+            "from sqlalchemy.orm import Session\nfrom store.registry import promote\n"
             "with Session(engine) as session:\n"
             "    promote(session, 'asset_price', 'copy-1')\n    session.commit()",
         )
@@ -153,7 +153,7 @@ def test_a_promotion_and_new_or_corrected_candles_from_another_process_reach_eve
         # ... and a rollback as well.
         _in_another_process(
             url,
-            "from sqlalchemy.orm import Session\nfrom training.registry import rollback\n"
+            "from sqlalchemy.orm import Session\nfrom store.registry import rollback\n"
             "with Session(engine) as session:\n"
             "    rollback(session, 'asset_price')\n    session.commit()",
         )
@@ -176,7 +176,7 @@ def test_a_promotion_and_new_or_corrected_candles_from_another_process_reach_eve
         # A new candle hour for every coin, through the ingest's own writer.
         _in_another_process(
             url,
-            "import pandas as pd\nfrom training.datasets import load_candles\n"
+            "import pandas as pd\nfrom store.datasets import load_candles\n"
             "from training.ingest import write_candles\n"
             "candles = load_candles(engine)\n"
             "latest = candles[candles.timestamp == candles.timestamp.max()].copy()\n"

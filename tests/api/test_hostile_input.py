@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from accounts import PASSWORD, Account
 from builders import coin, insert, signal, watchlist
-from cryptopredict.settings import Settings
-from serving import auth
-from serving.app import API_PREFIX, create_app
+from config.settings import Settings
+from serving.api.app import API_PREFIX, create_app
 from serving.schemas.common import Patch
+from serving.services import auth
 
 HUGE_ID = 99999999999999999999  # past 2^63 - 1: SQLite cannot even bind it
 ERROR_BODY_BOUND = 4096

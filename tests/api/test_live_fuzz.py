@@ -44,8 +44,8 @@ import builders
 from accounts import PASSWORD
 from db.engine import make_engine
 from pg_databases import throwaway_database
-from serving import auth
-from serving.app import API_PREFIX
+from serving.api.app import API_PREFIX
+from serving.services import auth
 
 CI_EXAMPLES = 3
 EXAMPLES = int(os.environ.get("LIVE_FUZZ_EXAMPLES", CI_EXAMPLES))

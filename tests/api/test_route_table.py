@@ -12,9 +12,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from accounts import Account
-from serving.app import API_PREFIX
-from serving.deps import admin_caller, current_caller
-from serving.routers import ROUTERS
+from serving.api.app import API_PREFIX
+from serving.api.deps import admin_caller, current_caller
+from serving.api.routers import ROUTERS
 
 OPEN = {
     ("POST", "/auth/register"),

@@ -22,10 +22,10 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from accounts import PASSWORD, Account
-from cryptopredict.settings import Settings
+from config.settings import Settings
 from db.schema import User, UserActivity, UserSession
-from serving import auth
-from serving.app import API_PREFIX, create_app
+from serving.api.app import API_PREFIX, create_app
+from serving.services import auth
 
 LOGIN = f"{API_PREFIX}/auth/login"
 REFRESH = f"{API_PREFIX}/auth/refresh"

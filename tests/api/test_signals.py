@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from accounts import Account
 from builders import asset, coin, default_watchlist_id, insert, user, watchlist
 from db.schema import Notification, RiskManagement, SignalExecution, TradingSignal, UserActivity
-from serving.signal_alerts import notify_watchers
+from serving.services.signal_alerts import notify_watchers
 
 API = "/api/v1"
 NOW = datetime.now(UTC)

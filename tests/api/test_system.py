@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 import builders
 from accounts import Account
-from cryptopredict.settings import Settings
+from config.settings import Settings
 from db.schema import AiModel, SystemHealth, UserActivity
 from models.families import FAMILIES
 from models.skill import NO_EDGE
-from serving.deps import get_health_monitor, get_retrainer
-from serving.health import HealthMonitor
-from serving.retraining import Retrainer, process_alive
+from serving.api.deps import get_health_monitor, get_retrainer
+from serving.services.health import HealthMonitor
+from serving.services.retraining import Retrainer, process_alive
 
 HEALTH = "/api/v1/system/health"
 MODELS = "/api/v1/system/models"

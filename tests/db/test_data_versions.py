@@ -10,8 +10,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from db.versions import claim, data_version
+from store.registry import promote
 from training.ingest import write_candles
-from training.registry import promote
 
 HOURS = pd.date_range(datetime(2026, 1, 1, tzinfo=UTC), periods=3, freq="h")
 

@@ -34,10 +34,10 @@ from cryptopredict.live import HourReport, LiveLoop, LiveMarket
 from db.engine import make_engine
 from db.schema import Prediction
 from small_training import SETTINGS
-from training.datasets import load_candles
+from store.datasets import load_candles
+from store.tracking import configure_tracking
 from training.evaluate import evaluate
 from training.synthetic import generate_until
-from training.tracking import configure_tracking
 
 HOUR = timedelta(hours=1)
 MADE_AT = datetime(2026, 3, 2, 12, 20, tzinfo=UTC)  # when the demo generated its market

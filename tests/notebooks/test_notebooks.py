@@ -35,10 +35,10 @@ from cryptopredict.demo import (
 )
 from db.engine import make_engine
 from small_training import SETTINGS
-from training.datasets import load_panel
+from store.datasets import load_panel
+from store.tracking import configure_tracking
 from training.evaluate import evaluate
-from training.tracking import configure_tracking
-from training.train import train_layers
+from training.train import TrainingStores, train_layers
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb"))
@@ -76,7 +76,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) ->
         # A second asset version serves the later half, so accuracy is shown per version.
         retrained = load_panel(engine, until=hours[half - 1])
         second = replace(SETTINGS, force=True, random_state=1)
-        train_layers(engine, client, artifacts, retrained, ["asset"], second)
+        train_layers(TrainingStores(engine, client, artifacts), retrained, ["asset"], second)
         backfill_analyses(engine, hours[half:], lambda _: None)
         evaluate(engine, as_of=last)
         realized, total = realized_count(engine)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine
 
-from training.datasets import latest_hour, load_panel, load_window
+from store.datasets import latest_hour, load_panel, load_window
 from training.ingest import write_candles
 from training.synthetic import generate_market
 

@@ -29,15 +29,15 @@ from models.families.served import rows_at
 from models.features import log_returns, stack_wide
 from models.labels import asset_labels
 from models.panel import MarketPanel
-from serving.analysis import analyze
-from serving.models_cache import ActiveModels
-from serving.predictor import Predictor
+from serving.batch.analyze import analyze
+from serving.inference.models_cache import ActiveModels
+from serving.inference.predictor import Predictor
 from small_training import SETTINGS
-from training.datasets import load_panel
+from store.datasets import load_panel
+from store.tracking import configure_tracking
 from training.ingest import write_candles
 from training.synthetic import generate_market
-from training.tracking import configure_tracking
-from training.train import train_layers
+from training.train import TrainingStores, train_layers
 
 STATE_FILE = "drift.json"
 
@@ -152,7 +152,10 @@ def test_a_fifth_family_trains_analyses_and_serves_from_its_own_module(
 
     assert list(FAMILIES)[-1] == drift_layer
     outcomes = train_layers(
-        engine, client, tmp_path / "mlartifacts", panel, [drift_layer, "macro"], SETTINGS
+        TrainingStores(engine, client, tmp_path / "mlartifacts"),
+        panel,
+        [drift_layer, "macro"],
+        SETTINGS,
     )
 
     assert [(o.layer, o.name, o.status) for o in outcomes] == [

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.schema import AiModel
-from training import registry
+from store import registry
 
 
 def _version(session: Session, version: str, status: str = "inactive") -> AiModel:

@@ -24,11 +24,11 @@ from db.engine import make_engine
 from db.schema import AiModel
 from models.panel import MarketPanel
 from small_training import LAYERS, SETTINGS
-from training.datasets import load_panel
+from store.datasets import load_panel
+from store.tracking import configure_tracking
 from training.ingest import write_candles
 from training.synthetic import generate_market
-from training.tracking import configure_tracking
-from training.train import TrainOutcome, TrainSettings, train_layers
+from training.train import TrainingStores, TrainOutcome, TrainSettings, train_layers
 
 
 class Store:
@@ -47,7 +47,9 @@ class Store:
         # MLflow's tracking URI is process-wide: another module's store may have moved it.
         self.client = configure_tracking(self.tracking_uri, self.artifacts)
         panel = load_panel(self.engine)
-        return train_layers(self.engine, self.client, self.artifacts, panel, layers, settings)
+        return train_layers(
+            TrainingStores(self.engine, self.client, self.artifacts), panel, layers, settings
+        )
 
     def rows(self) -> list[AiModel]:
         with Session(self.engine) as session:
@@ -145,7 +147,7 @@ def test_a_version_that_does_not_beat_the_active_one_stays_inactive(store: Store
 def test_force_activates_and_rollback_restores(store: Store) -> None:
     [outcome] = store.train(["sector"], replace(SETTINGS, force=True))
     assert (outcome.version, outcome.status) == ("2", "active")
-    from training import registry
+    from store import registry
 
     with Session(store.engine) as session, session.begin():
         assert registry.rollback(session, "sector_rotation").version == "1"
@@ -184,9 +186,9 @@ def test_analyze_writes_every_layer_table_with_valid_rows(store: Store) -> None:
         SectorRotationAnalysis,
         TradingSignal,
     )
-    from serving.analysis import analyze
-    from serving.models_cache import ActiveModels
-    from serving.predictor import Predictor
+    from serving.batch.analyze import analyze
+    from serving.inference.models_cache import ActiveModels
+    from serving.inference.predictor import Predictor
 
     panel = load_panel(store.engine)
     report = analyze(store.engine, Predictor(ActiveModels(store.engine)), panel)
@@ -250,9 +252,9 @@ def test_without_sectors_the_sector_family_is_skipped_and_the_others_train(
     assert {outcomes[layer].status for layer in ("macro", "asset", "timing")} == {"active"}
     assert {row.name for row in store.rows()} == {"macro_regime", "asset_price", "trade_timing"}
     from db.schema import Prediction
-    from serving.analysis import analyze
-    from serving.models_cache import ActiveModels
-    from serving.predictor import Predictor
+    from serving.batch.analyze import analyze
+    from serving.inference.models_cache import ActiveModels
+    from serving.inference.predictor import Predictor
 
     analyze(store.engine, Predictor(ActiveModels(store.engine)), load_panel(store.engine))
     with Session(store.engine) as session:
@@ -263,9 +265,9 @@ def test_without_sectors_the_sector_family_is_skipped_and_the_others_train(
 def test_each_forecast_horizon_is_its_own_line_and_analyze_writes_each(store: Store) -> None:
     """Runs last in this module: it adds a 6-hour asset line to the shared store."""
     from db.schema import Prediction
-    from serving.analysis import analyze
-    from serving.models_cache import ActiveModels
-    from serving.predictor import Predictor
+    from serving.batch.analyze import analyze
+    from serving.inference.models_cache import ActiveModels
+    from serving.inference.predictor import Predictor
 
     [outcome] = store.train(["asset"], replace(SETTINGS, forecast_horizons=(6,)))
 

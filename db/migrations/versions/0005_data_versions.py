@@ -6,7 +6,7 @@ the transaction of every write to what a forecast is computed from: `price_data`
 `crypto_sectors` names); the `models` row when an `ai_models` version becomes or stops being
 active. Two rows, so that a promotion never waits for an ingest's transaction to end. The API
 compares them per request instead of summing every candle of its history window
-(`serving.forecasts`).
+(`serving.inference.forecasts`).
 
 PostgreSQL bumps once per statement (per row for `ai_models`, where a WHEN clause keeps
 training and evaluation updates out); SQLite has only row triggers.

@@ -1,0 +1,1 @@
+"""Settings from the environment: the bottom layer, which every other package may read."""

@@ -1,0 +1,150 @@
+"""FastAPI dependencies: a database session per request, the authenticated caller, paging,
+and the app's shared objects (caches, the health monitor, the retrainer).
+
+A dependency that does no I/O is `async def`: FastAPI runs a sync one on a worker thread,
+a hop that `POST /predictions` would pay on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from serving.errors import Forbidden, Unauthorized, Unprocessable
+from serving.inference.forecasts import ForecastCache
+from serving.inference.models_cache import ActiveModels
+from serving.lookups import CoinDirectory
+from serving.schemas.common import DIGITS, ISO_TIME
+from serving.services import auth
+from serving.services.callers import Caller
+from serving.services.health import HealthMonitor
+from serving.services.pagination import Paging, TimeRange
+from serving.services.retraining import Retrainer
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request. Services commit what they write; anything else rolls back."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_models(request: Request) -> ActiveModels:
+    """The active model versions (`create_app`); read at each request, so a test may swap
+    them."""
+    models: ActiveModels = request.app.state.models
+    return models
+
+
+async def get_forecasts(request: Request) -> ForecastCache:
+    forecasts: ForecastCache = request.app.state.forecasts
+    return forecasts
+
+
+async def get_coins(request: Request) -> CoinDirectory:
+    coins: CoinDirectory = request.app.state.coins
+    return coins
+
+
+async def get_health_monitor(request: Request) -> HealthMonitor:
+    """One monitor per app (per worker process), created on first use."""
+    state = request.app.state
+    if not hasattr(state, "health_monitor"):
+        state.health_monitor = HealthMonitor()
+    monitor: HealthMonitor = state.health_monitor
+    return monitor
+
+
+def get_retrainer(settings: Annotated[Settings, Depends(get_settings)]) -> Retrainer:
+    """Overridden in tests to run a fast stand-in for `cryptopredict train`."""
+    return Retrainer.from_settings(settings)
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+Models = Annotated[ActiveModels, Depends(get_models)]
+Forecasts = Annotated[ForecastCache, Depends(get_forecasts)]
+Coins = Annotated[CoinDirectory, Depends(get_coins)]
+Monitor = Annotated[HealthMonitor, Depends(get_health_monitor)]
+Retraining = Annotated[Retrainer, Depends(get_retrainer)]
+
+_bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login.")
+
+
+def client_of(request: Request) -> auth.Client:
+    return auth.Client.of(
+        request.client.host if request.client else None, request.headers.get("user-agent")
+    )
+
+
+def current_caller(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token: log in at /api/v1/auth/login")
+    user, login = auth.authenticate(session, credentials.credentials)
+    return Caller(user=user, login=login, client=client_of(request))
+
+
+async def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    if not caller.is_admin:
+        raise Forbidden("this route is for administrators")
+    return caller
+
+
+def optional_caller(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller | None:
+    """For an open route that shows more to some callers: None without a token; a token
+    given must be valid."""
+    if credentials is None:
+        return None
+    return current_caller(request, session, credentials)
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
+AdminCaller = Annotated[Caller, Depends(admin_caller)]
+
+
+async def paging(
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page."), DIGITS] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip."), DIGITS] = 0,
+) -> Paging:
+    return Paging(limit, offset)
+
+
+PageParams = Annotated[Paging, Depends(paging)]
+
+
+async def time_range(
+    since: Annotated[
+        datetime | None, Query(description="Only rows at or after (ISO 8601)."), ISO_TIME
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Only rows before (ISO 8601)."), ISO_TIME
+    ] = None,
+) -> TimeRange:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise Unprocessable(f"{name} needs a time zone, e.g. 2026-01-01T00:00:00Z")
+    if since is not None and until is not None and since >= until:
+        raise Unprocessable("since must be before until")
+    return TimeRange(since, until)
+
+
+Period = Annotated[TimeRange, Depends(time_range)]

@@ -1,0 +1,209 @@
+"""On-demand asset forecasts for `POST /predictions`, persisted as complete `predictions` rows.
+
+The coins' latest candles are the decision time: the panel is cut there, so the features are
+the ones training computed at that hour, and nothing later can leak in. A candle older than
+`max_candle_age` is refused rather than silently forecast from stale data.
+
+The market at an hour (the panel, the upper layers' view and every coin's asset outputs) is
+the same for every request at that hour and horizon, so `ForecastCache` computes it once per
+process and shares it. Its key holds the hour, the horizon, the data version (`db.versions`:
+bumped by triggers in the transaction of any candle, coin, sector or activation change, so
+checking it reads two rows, whatever the size of the history) and the active versions that
+computed it.
+The coins' latest candle hours are cached under the same data version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session
+
+from db.schema import Prediction, PriceData
+from models.families import FAMILIES
+from models.panel import MarketPanel
+from serving.errors import Conflict, ServiceUnavailable, Unprocessable
+from serving.inference.models_cache import LoadedModel, ModelSet
+from serving.inference.prediction_rows import prediction_row
+from serving.inference.predictor import HISTORY_HOURS, NO_ASSET_MODEL, MarketView, Predictor, recent
+from serving.lookups import Coin
+from store.datasets import load_panel
+
+CACHED_HOURS = 4
+FORECAST_LAYER = "asset"  # the layer whose price forecasts POST /predictions serves
+
+
+@dataclass(frozen=True)
+class MarketSnapshot:
+    """The market at `view.as_of`: the panel, the upper layers' view, every coin's outputs."""
+
+    panel: MarketPanel
+    view: MarketView
+    assets: pd.DataFrame
+    # Kept out of `assets.attrs`: pandas deep-copies attrs into every frame derived from it,
+    # which copied the model's booster on each request (17 % of a request's time, profiled).
+    model: LoadedModel | None
+    # Each coin's `predictions` row, built on its first request: the same for every request
+    # of the snapshot but for who asked.
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def row(self, coin: Coin) -> dict[str, Any]:
+        """A fresh copy of the coin's row: the caller fills in who asked."""
+        built = self.rows.get(coin.id)
+        if built is None:
+            assert self.model is not None  # the assets were computed, so by an asset model
+            forecast = self.assets.loc[coin.symbol]
+            built = prediction_row(
+                self.model, self.view, self.panel, coin.symbol, forecast, coin.id
+            )
+            self.rows[coin.id] = built
+        return dict(built)
+
+
+class ForecastCache:
+    """Market snapshots computed once per process and shared by the requests of an hour.
+
+    `engine` loads the panels; it must not draw from the request pool (see `create_app`), so
+    that a request holding one of its connections never waits for a second one.
+    """
+
+    def __init__(self, engine: Engine, size: int = CACHED_HOURS) -> None:
+        self.engine = engine
+        self.size = size  # hours, each with a snapshot per horizon
+        self.loads = 0
+        self._snapshots: OrderedDict[tuple[Any, ...], MarketSnapshot] = OrderedDict()
+        self._latest: tuple[int | None, dict[int, datetime | None]] = (None, {})
+        self._lock = threading.Lock()
+
+    def snapshot(self, models: ModelSet, as_of: datetime, horizon: int) -> MarketSnapshot:
+        """The market at `as_of` with `models` and the asset line at `horizon`, computed once
+        per data version."""
+        # The market at an hour depends on the active versions of the layers the forecasts
+        # carry as context, beside the forecasting line's.
+        context = FAMILIES[FORECAST_LAYER].upstream
+        lines = [models.row(layer) for layer in context] + [models.row(FORECAST_LAYER, horizon)]
+        versions = tuple(None if line is None else line.version for line in lines)
+        key = (as_of, horizon, models.data_version, versions)
+        cached = self._snapshots.get(key)
+        if cached is not None:
+            return cached
+        # One computation at a time: the requests of a new hour wait for the first one's.
+        with self._lock:
+            cached = self._snapshots.get(key)
+            if cached is not None:
+                self._snapshots.move_to_end(key)
+                return cached
+            since = as_of - timedelta(hours=HISTORY_HOURS)
+            panel = recent(load_panel(self.engine, since=since, until=as_of), pd.Timestamp(as_of))
+            predictor = Predictor(models)
+            view = predictor.market_view(panel, [FORECAST_LAYER])
+            served = predictor.serve(panel, view, FORECAST_LAYER, horizon)
+            self.loads += 1
+            snapshot = MarketSnapshot(panel, view, served.frame, served.model)
+            self._snapshots[key] = snapshot
+            while len(self._snapshots) > self.size * max(1, len(models.horizons(FORECAST_LAYER))):
+                self._snapshots.popitem(last=False)
+            return snapshot
+
+    def latest_candles(
+        self, session: Session, data_version: int, crypto_ids: list[int]
+    ) -> dict[int, datetime]:
+        """Each coin's latest candle hour, read once per data version: it can only change
+        with a candle write, which bumps the version."""
+        latest = self._latest
+        if latest[0] != data_version:
+            latest = (data_version, {})
+        known = latest[1]
+        missing = [crypto_id for crypto_id in crypto_ids if crypto_id not in known]
+        if missing:
+            found = _latest_candles(session, missing)
+            known.update({crypto_id: found.get(crypto_id) for crypto_id in missing})
+            self._latest = latest
+        return {crypto_id: moment for crypto_id in crypto_ids if (moment := known[crypto_id])}
+
+
+def forecast(
+    session: Session,
+    cache: ForecastCache,
+    models: ModelSet,
+    coins: Sequence[Coin],
+    *,
+    horizon_hours: int | None,
+    max_candle_age: timedelta,
+    now: datetime,
+    user_id: int | None,
+    watchlist_id: int | None,
+) -> list[Prediction]:
+    """Forecast each coin from its latest candle; insert the rows in `session`'s transaction.
+
+    All coins are checked before anything is written, so a batch is written whole or not
+    at all.
+    """
+    horizon = forecast_horizon(models, horizon_hours)
+    latest = cache.latest_candles(session, models.data_version, [coin.id for coin in coins])
+    for coin in coins:
+        last = latest.get(coin.id)
+        if last is None:
+            raise Conflict(f"{coin.symbol} has no candles to forecast from", crypto=coin.symbol)
+        if now - last > max_candle_age:
+            raise Conflict(
+                f"the latest {coin.symbol} candle ({last.isoformat()}) is older than "
+                f"{max_candle_age}; ingest fresh candles first",
+                crypto=coin.symbol,
+                last_candle_time=last.isoformat(),
+            )
+    rows = []
+    for as_of in sorted({latest[coin.id] for coin in coins}):
+        batch = [coin for coin in coins if latest[coin.id] == as_of]
+        rows.extend(_forecast_at(cache.snapshot(models, as_of, horizon), batch))
+    for row in rows:
+        row.update(user_id=user_id, watchlist_id=watchlist_id)
+    # The stored rows come back whole (server defaults included) from the INSERT itself.
+    return list(session.scalars(insert(Prediction).returning(Prediction), rows))
+
+
+def forecast_horizon(models: ModelSet, asked: int | None) -> int:
+    """The horizon to forecast: the one asked for if an active line forecasts it, else 422
+    naming those that do (nothing is interpolated between two); by default the primary."""
+    trained = models.horizons("asset")
+    if not trained:
+        raise ServiceUnavailable(NO_ASSET_MODEL)
+    if asked is None:
+        line = models.row("asset")
+        assert line is not None  # there are lines, so there is a primary one
+        return line.horizon
+    if asked not in trained:
+        hours = ", ".join(str(hour) for hour in trained)
+        raise Unprocessable(
+            f"no active asset model forecasts {asked} hours ahead; trained horizons: {hours} "
+            f"(train another with `cryptopredict train --layer asset --horizon {asked}`)",
+            trained_horizons=trained,
+        )
+    return asked
+
+
+def _forecast_at(snapshot: MarketSnapshot, coins: Sequence[Coin]) -> list[dict[str, Any]]:
+    """Rows for coins whose latest candle is the snapshot's hour, from the market then."""
+    missing = sorted({coin.symbol for coin in coins} - set(snapshot.assets.index))
+    if missing:
+        raise Conflict(
+            f"not enough history at {snapshot.view.as_of.isoformat()} to compute the features "
+            f"of {', '.join(missing)}; the model needs about {HISTORY_HOURS} hours of candles"
+        )
+    return [snapshot.row(coin) for coin in coins]
+
+
+def _latest_candles(session: Session, crypto_ids: list[int]) -> dict[int, datetime]:
+    rows = session.execute(
+        select(PriceData.crypto_id, func.max(PriceData.timestamp))
+        .where(PriceData.crypto_id.in_(crypto_ids))
+        .group_by(PriceData.crypto_id)
+    )
+    return {crypto_id: moment for crypto_id, moment in rows if moment is not None}
