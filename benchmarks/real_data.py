@@ -45,12 +45,13 @@ import pandas as pd
 from report import METRICS_HEADER, metrics_table, number, table
 
 from models.factors import factor_frame
+from models.families import FAMILIES
 from models.labels import asset_labels
 from models.panel import MarketPanel
 from models.skill import cross_sectional_rank_ic, rank_ic_summary
 from models.validation import ValidationResult
 from training.candles import discover_candle_files, read_candle_file, read_coins_file
-from training.train import LAYER_ORDER, TrainSettings, validate_family
+from training.train import TrainSettings, validate_family
 from training.verdicts import factor_text
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -141,7 +142,7 @@ def validate_all(
 ) -> tuple[list[FamilyReport], pd.DataFrame]:
     """Every family as train_layers validates it; also the asset's scored served ranking."""
     reports, ranking = [], pd.DataFrame()
-    for layer in LAYER_ORDER:
+    for layer in FAMILIES:
         progress(f"{layer}: nested walk-forward validation ({settings.n_folds} folds)")
         started = perf_counter()
         data, result = validate_family(layer, panel, settings)

@@ -61,13 +61,13 @@ import pandas as pd
 from report import METRICS_HEADER, metrics_table, table
 
 from config.settings import DEFAULT_FORECAST_HORIZONS
+from models.families import FAMILIES
 from models.panel import MarketPanel
 from models.validation import ValidationResult, better, fit_final
 from store.tracking import configure_tracking
 from training.candles import discover_candle_files, read_candle_file, read_coins_file
 from training.synthetic import generate_market
 from training.train import (
-    LAYER_ORDER,
     TrainSettings,
     log_and_register,
     run_configuration,
@@ -263,7 +263,7 @@ def train_all(
     """Every family at every horizon, top-down as `train_layers` trains them."""
     return [
         train_family(layer, panel, settings, store, horizon)[0]
-        for layer in LAYER_ORDER
+        for layer in FAMILIES
         for horizon in settings.line_horizons(layer)
     ]
 

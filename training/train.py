@@ -44,8 +44,6 @@ from training.plots import feature_importance_figure, reliability_figure, walk_f
 from training.verdicts import edge_text, factor_text, interval_text, skill_text
 
 log = logging.getLogger(__name__)
-# The layers registered at import, top-down (the benchmarks'); training reads FAMILIES.
-LAYER_ORDER = tuple(FAMILIES)
 SIGNATURE_ROWS = 50
 
 
