@@ -1,4 +1,10 @@
-"""The `cryptopredict` command line, run as a real process against a per-test database."""
+"""The `cryptopredict` command line against a per-test database.
+
+Most tests run the command in this interpreter (`cli_runner`: what a process prints and the
+status it exits with, without seconds of start-up per command); the entry point
+`python -m cryptopredict` and the exit statuses that matter outside a process (the refusal to
+touch an unmigrated database, the cron job) run as real processes.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_cli
 from sqlalchemy import func, select, text
 
 from db import migrate
@@ -18,6 +25,12 @@ from db.schema import PriceData
 
 
 def run(*args: str, database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`cryptopredict *args` in this interpreter (see cli_runner)."""
+    return run_cli(args, {"DATABASE_URL": database_url, "DATA_DIR": str(data_dir)})
+
+
+def run_process(*args: str, database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m cryptopredict *args` as a real process."""
     env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir)}
     return subprocess.run(
         [sys.executable, "-m", "cryptopredict", *args],
@@ -69,7 +82,8 @@ def closes(database_url: str) -> list[tuple[object, ...]]:
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
-    result = run("--help", database_url=f"sqlite:///{tmp_path}/x.db", data_dir=tmp_path)
+    url = f"sqlite:///{tmp_path}/x.db"
+    result = run_process("--help", database_url=url, data_dir=tmp_path)
 
     assert result.returncode == 0
     for command in ("db", "ingest", "synth", "summary"):
@@ -195,7 +209,8 @@ def test_bad_arguments_fail_with_a_message(
 
 
 def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
-    result = run("summary", database_url=f"sqlite:///{tmp_path / 'empty.db'}", data_dir=tmp_path)
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = run_process("summary", database_url=url, data_dir=tmp_path)
 
     assert result.returncode == 1
     assert "run `cryptopredict db upgrade` first" in result.stderr
@@ -230,10 +245,9 @@ def test_training_commands_fail_with_one_clear_line(
 
 
 def test_evaluate_is_cron_ready(database_url: str, tmp_path: Path) -> None:
-    first = run(
-        "evaluate", "--as-of", "2024-01-01T00:00:00", database_url=database_url, data_dir=tmp_path
-    )
-    dry = run("evaluate", "--dry-run", database_url=database_url, data_dir=tmp_path)
+    as_of = ("--as-of", "2024-01-01T00:00:00")
+    first = run_process("evaluate", *as_of, database_url=database_url, data_dir=tmp_path)
+    dry = run_process("evaluate", "--dry-run", database_url=database_url, data_dir=tmp_path)
 
     assert first.returncode == 0, first.stderr
     assert "evaluated 0 predictions" in first.stdout

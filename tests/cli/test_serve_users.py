@@ -1,4 +1,5 @@
-"""`cryptopredict serve` and `cryptopredict users create-admin`, run as real processes."""
+"""`cryptopredict serve`, run as a real process, and `cryptopredict users create-admin`, run in
+this interpreter as a process would run it (`cli_runner`: no start-up per command)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounts import PASSWORD
 from db.engine import make_engine
 from db.schema import User, UserActivity
-from serving.security import verify_password
+from serving.services.security import verify_password
 
 
 def environment(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -29,6 +31,14 @@ def environment(database_url: str, data_dir: Path, **extra: str) -> dict[str, st
 def run(
     *args: str, database_url: str, data_dir: Path, **extra: str
 ) -> subprocess.CompletedProcess[str]:
+    """`cryptopredict *args` in this interpreter (see cli_runner)."""
+    return run_cli(args, {"DATABASE_URL": database_url, "DATA_DIR": str(data_dir), **extra})
+
+
+def run_process(
+    *args: str, database_url: str, data_dir: Path, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m cryptopredict *args` as a real process."""
     return subprocess.run(
         [sys.executable, "-m", "cryptopredict", *args],
         capture_output=True,
@@ -217,7 +227,7 @@ def test_serve_answers_over_http_until_terminated(postgres_url: str, tmp_path: P
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    result = run("serve", "--port", str(free_port()), database_url=url, data_dir=tmp_path)
+    result = run_process("serve", "--port", str(free_port()), database_url=url, data_dir=tmp_path)
 
     assert result.returncode == 1
     assert result.stderr.startswith("error: the database is at revision base")
@@ -226,7 +236,7 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 def test_serve_validates_its_options(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    result = run("serve", "--port", "0", database_url=url, data_dir=tmp_path)
+    result = run_process("serve", "--port", "0", database_url=url, data_dir=tmp_path)
 
     assert result.returncode == 2
     assert "--port" in result.stderr

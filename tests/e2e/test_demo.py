@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -37,7 +39,10 @@ def _free_port() -> int:
 
 
 def _cryptopredict(workdir: Path, *args: str, **kwargs: object) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "MLFLOW_TRACKING_URI"}}
+    # What earlier tests in this process pointed MLflow at (its set_*_uri export them) is not
+    # the demo's: a newcomer's shell has none of it.
+    unset = {"DATABASE_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["DATA_DIR"] = str(workdir / "var")
     return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
         [sys.executable, "-m", "cryptopredict", *args],
@@ -58,9 +63,14 @@ def _run(workdir: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, str]]:
-    """The demo set up and serving: (workdir, base URL, everything it printed until then)."""
-    workdir = tmp_path_factory.mktemp("demo")
+def demo_run() -> Iterator[tuple[Path, str, str]]:
+    """The demo set up and serving: (workdir, base URL, everything it printed until then).
+
+    The working directory is a short one in the system's temporary directory, not under
+    pytest's base directory (longer under xdist, `.../popen-gw0/...`): the demo prints its
+    commands on a 120-column console, which would break a long data path's line in two.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="demo-"))
     port = _free_port()
     process = _cryptopredict(workdir, *DEMO, "--port", str(port))
     base_url = f"http://127.0.0.1:{port}"
@@ -78,6 +88,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
     finally:
         process.terminate()
         process.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_demo_prints_what_a_newcomer_needs(demo_run: tuple[Path, str, str]) -> None:
