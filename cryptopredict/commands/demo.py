@@ -96,7 +96,9 @@ def demo(
     email, password = steps.demo_account(engine, settings.data_dir)
     base_url = f"http://{host}:{port}"
     console.print(f"\nAPI docs:   {base_url}/docs")
-    console.print(f"MLflow UI:  {ui_command(settings.resolved_mlflow_tracking_uri)}")
+    # Not wrapped: it is a command to copy, and long data directories pushed it past the width.
+    ui = ui_command(settings.resolved_mlflow_tracking_uri)
+    console.print(f"MLflow UI:  {ui}", soft_wrap=True, highlight=False)
     console.print(f"demo login: {email} / {password}  (kept in {settings.data_dir}/)")
     console.print("forecast BTC over HTTP once the API is up:", style="bold")
     console.print(steps.curl_commands(base_url, email, password), soft_wrap=True, highlight=False)
