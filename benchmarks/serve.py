@@ -239,12 +239,17 @@ def stored_ids(market: Market, user_id: int) -> set[int]:
         engine.dispose()
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def market_and_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The market's size and each closed-loop run's length (shared with `serve_floor.py`)."""
     parser.add_argument("--coins", type=int, default=100, help="coins in the market (100)")
     parser.add_argument("--days", type=int, default=80, help="days of candles (80)")
     parser.add_argument("--seconds", type=float, default=10.0, help="each run (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="uncounted, per run (2)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    market_and_run_arguments(parser)
     parser.add_argument("--rounds", type=int, default=2, help="ours/MLflow alternations (2)")
     parser.add_argument("--workers", type=int, default=1, help="our uvicorn workers (1)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])

@@ -38,7 +38,7 @@ import httpx
 import psycopg
 from fastapi.testclient import TestClient
 from ingest import Progress
-from serve import Run, closed_loop, ours
+from serve import Run, closed_loop, market_and_run_arguments, ours
 from served_app import Market, free_port, public_user, served, trained_market
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -163,10 +163,7 @@ def wait_until_answering(base: str, server: subprocess.Popen[bytes], log_path: P
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--coins", type=int, default=100, help="coins in the market (100)")
-    parser.add_argument("--days", type=int, default=80, help="days of candles (80)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="each run (10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="uncounted, per run (2)")
+    market_and_run_arguments(parser)
     parser.add_argument("--rounds", type=int, default=2, help="alternations (2)")
     return parser.parse_args(argv)
 

@@ -49,7 +49,7 @@ class MarketSnapshot:
     assets: pd.DataFrame
     # Kept out of `assets.attrs`: pandas deep-copies attrs into every frame derived from it,
     # which copied the model's booster on each request (17 % of a request's time, profiled).
-    model: LoadedModel | None
+    model: LoadedModel
     # Each coin's `predictions` row, built on its first request: the same for every request
     # of the snapshot but for who asked.
     rows: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -58,7 +58,6 @@ class MarketSnapshot:
         """A fresh copy of the coin's row: the caller fills in who asked."""
         built = self.rows.get(coin.id)
         if built is None:
-            assert self.model is not None  # the assets were computed, so by an asset model
             forecast = self.assets.loc[coin.symbol]
             built = prediction_row(
                 self.model, self.view, self.panel, coin.symbol, forecast, coin.id
@@ -172,11 +171,11 @@ def forecast(
 def forecast_horizon(models: ModelSet, asked: int | None) -> int:
     """The horizon to forecast: the one asked for if an active line forecasts it, else 422
     naming those that do (nothing is interpolated between two); by default the primary."""
-    trained = models.horizons("asset")
+    trained = models.horizons(FORECAST_LAYER)
     if not trained:
         raise ServiceUnavailable(NO_ASSET_MODEL)
     if asked is None:
-        line = models.row("asset")
+        line = models.row(FORECAST_LAYER)
         assert line is not None  # there are lines, so there is a primary one
         return line.horizon
     if asked not in trained:
