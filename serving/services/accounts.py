@@ -49,5 +49,5 @@ def refresh(session: Session, settings: Settings, refresh_token: str) -> auth.To
 
 def logout(session: Session, caller: Caller) -> None:
     """Revoke the caller's session: its bearer token and its refresh token."""
-    auth.logout(session, caller.login)
-    record_and_commit(session, caller, "login", "logout", "session", caller.login.id)
+    auth.logout(session, caller.login(session))
+    record_and_commit(session, caller, "login", "logout", "session", caller.session_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Row, or_, select, true
@@ -21,6 +22,17 @@ from serving.services.pagination import Paging, TimeRange, equal_to, paginate, w
 from serving.services.watchlist_changes import readable_watchlist
 
 
+@dataclass(frozen=True)
+class Forecaster:
+    """What forecasting on request reads besides the caller: the active versions, the coins,
+    the market snapshots shared by the requests of an hour, and how old a candle may be."""
+
+    models: ActiveModels
+    coins: CoinDirectory
+    forecasts: ForecastCache
+    max_candle_age: timedelta
+
+
 def create(
     session: Session,
     caller: Caller,
@@ -28,14 +40,11 @@ def create(
     *,
     horizon_hours: int | None,
     watchlist_id: int | None,
-    models: ActiveModels,
-    coins: CoinDirectory,
-    forecasts: ForecastCache,
-    max_candle_age: timedelta,
+    forecaster: Forecaster,
 ) -> list[PredictionOut]:
     """Forecast each coin named (each once) and persist the rows: all of them, or none."""
-    active = models.at(session)
-    named = coins.find(session, active.data_version, references)
+    active = forecaster.models.at(session)
+    named = forecaster.coins.find(session, active.data_version, references)
     counts = Counter(coin.symbol for coin in named)
     duplicates = {symbol for symbol, count in counts.items() if count > 1}
     if duplicates:
@@ -44,19 +53,21 @@ def create(
         readable_watchlist(session, caller, watchlist_id)
     created = forecast(
         session,
-        forecasts,
+        forecaster.forecasts,
         active,
         named,
         horizon_hours=horizon_hours,
-        max_candle_age=max_candle_age,
+        max_candle_age=forecaster.max_candle_age,
         now=datetime.now(UTC),
-        user_id=caller.user.id,
+        user_id=caller.user_id,
         watchlist_id=watchlist_id,
     )
-    ids = [row.id for row in created]
-    # Read before the commit expires them; answered only once the commit succeeded.
+    ids = [row["id"] for row in created]
     symbols = {coin.id: coin.symbol for coin in named}
-    answer = [_out(row, symbols[row.crypto_id]) for row in sorted(created, key=lambda r: r.id)]
+    answer = [
+        PredictionOut.model_validate({**row, "symbol": symbols[row["crypto_id"]]})
+        for row in sorted(created, key=lambda row: row["id"])
+    ]
     record_and_commit(
         session,
         caller,
@@ -155,7 +166,7 @@ def accuracy(session: Session, caller: Caller, prediction_id: int) -> AccuracyOu
 def _visible_to(caller: Caller, mine: bool) -> ColumnElement[bool]:
     """Which predictions a list shows: the caller's own, plus the system's unless `mine`;
     every user's for an administrator."""
-    own = Prediction.user_id == caller.user.id
+    own = Prediction.user_id == caller.user_id
     if mine:
         return own
     if caller.is_admin:

@@ -76,7 +76,7 @@ def execute(
             signal.entry_price if body.execution_price is None else _decimal(body.execution_price)
         ),
     )
-    execution = risk.execute(session, caller.user.id, signal, order, auth.now())
+    execution = risk.execute(session, caller.user_id, signal, order, auth.now())
     record_and_commit(
         session,
         caller,

@@ -77,10 +77,10 @@ def review(session: Session, caller: Caller, suggestion_id: int, body: ReviewIn)
     elif suggestion.suggestion_type == "tier_change":
         suggestion.status = "approved"
     else:
-        item = changes.apply_suggestion(session, suggestion, watchlist, caller.user.id)
+        item = changes.apply_suggestion(session, suggestion, watchlist, caller.user_id)
         suggestion.status = "implemented"
         suggestion.implemented_at = reviewed_at
-    suggestion.reviewed_by = caller.user.id
+    suggestion.reviewed_by = caller.user_id
     suggestion.reviewed_at = reviewed_at
     record_and_commit(
         session,

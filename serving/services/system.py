@@ -69,7 +69,7 @@ def retrain(
     """Start training the version's family again in the background
     (`serving.services.retraining`)."""
     model = find(session, AiModel, model_id, "model")
-    job = start_retrain(session, retrainer, model, caller.user.id)
+    job = start_retrain(session, retrainer, model, caller.user_id)
     details = {"job_id": job.id, "layer": job.layer, "command": job.command}
     record_and_commit(session, caller, "model_retrain", "start", "ai_model", model.id, details)
     return _job_out(session, retrainer, job, link)

@@ -24,7 +24,7 @@ def update_profile(
 ) -> UserOut:
     """Change the fields given; a password change needs the current one, checked first and
     throttled as logins are, so that a stolen token cannot guess it."""
-    user = caller.user
+    user = caller.account(session)
     if body.password is not None:
         auth.check_password(
             session,
@@ -47,7 +47,7 @@ def update_profile(
         if problem:
             raise Unprocessable(problem)
         user.password_hash = hash_password(body.password.new)
-        auth.revoke_others(session, user.id, keep=caller.login.id)
+        auth.revoke_others(session, user.id, keep=caller.session_id)
         changes["password"] = "changed"
     record_and_commit(
         session, caller, "profile_update", "update", "user", user.id, {"fields": sorted(changes)}
@@ -59,7 +59,7 @@ def notifications(
     session: Session, caller: Caller, page: Paging, period: TimeRange, status: str | None = None
 ) -> Page[NotificationOut]:
     """The caller's notifications, newest first."""
-    statement = select(Notification).where(Notification.user_id == caller.user.id)
+    statement = select(Notification).where(Notification.user_id == caller.user_id)
     if status is not None:
         statement = statement.where(Notification.status == status)
     statement = within(statement, Notification.created_at, period)

@@ -29,7 +29,7 @@ def visible_to(caller: Caller) -> ColumnElement[bool]:
     personal ones and the default."""
     if caller.is_admin:
         return true()
-    return or_(Watchlist.user_id == caller.user.id, Watchlist.type == "default")
+    return or_(Watchlist.user_id == caller.user_id, Watchlist.type == "default")
 
 
 def may_read(caller: Caller, watchlist: Watchlist) -> bool:

@@ -52,7 +52,7 @@ def list_visible(
         Watchlist.sort_order, Watchlist.created_at.desc(), Watchlist.id.desc()
     )
     result = paginate(session, statement, page, WatchlistOut)
-    result.items = _described(session, result.items, user_id or caller.user.id)
+    result.items = _described(session, result.items, user_id or caller.user_id)
     return result
 
 
@@ -64,7 +64,7 @@ def create(session: Session, caller: Caller, body: WatchlistCreate) -> Watchlist
             raise Forbidden("only administrators create the default watchlist")
         if session.scalar(select(Watchlist.id).where(Watchlist.type == "default")) is not None:
             raise Conflict(ONE_DEFAULT)
-    owner = None if body.type == "default" else caller.user.id
+    owner = None if body.type == "default" else caller.user_id
     watchlist = Watchlist(**body.model_dump(), user_id=owner)
     session.add(watchlist)
     try:
@@ -141,7 +141,7 @@ def add_item(session: Session, caller: Caller, watchlist_id: int, body: ItemCrea
     watchlist = changes.writable_watchlist(session, caller, watchlist_id)
     coin = find_crypto(session, body.crypto)
     item = changes.add_asset(
-        session, watchlist, coin, caller.user.id, **body.model_dump(exclude={"crypto"})
+        session, watchlist, coin, caller.user_id, **body.model_dump(exclude={"crypto"})
     )
     record_and_commit(
         session,
@@ -165,7 +165,7 @@ def update_item(session: Session, caller: Caller, item_id: int, body: ItemUpdate
         changes.check_room(session, watchlist)
     for name, value in fields.items():
         setattr(item, name, value)
-    item.last_modified_by = caller.user.id
+    item.last_modified_by = caller.user_id
     changes.touch(watchlist, item)
     record_and_commit(
         session,
@@ -215,7 +215,7 @@ def _described(
 
 
 def _one(session: Session, watchlist: Watchlist, caller: Caller) -> WatchlistOut:
-    return _described(session, [WatchlistOut.model_validate(watchlist)], caller.user.id)[0]
+    return _described(session, [WatchlistOut.model_validate(watchlist)], caller.user_id)[0]
 
 
 def _items(session: Session, items: list[ItemOut]) -> list[ItemOut]:

@@ -80,6 +80,9 @@ def test_post_prediction_persists_a_complete_row(
     assert body["prediction_time"] >= 0
     assert body["model_parameters"]["n_estimators"] == 40
     assert body["is_realized"] is False
+    # The answer is the stored row (NUMERIC rounding and server defaults included), as reading
+    # it back gives it.
+    assert client.get(f"{PREDICTIONS}/{body['id']}", headers=alice.headers).json() == body
 
     with Session(api_engine) as session:
         row = session.get(Prediction, body["id"])
@@ -133,6 +136,8 @@ def test_batch_is_written_whole_or_not_at_all(
     )
     assert made.status_code == 201, made.text
     assert [item["symbol"] for item in made.json()] == ["BTC", "ETH"]
+    for item in made.json():
+        assert client.get(f"{PREDICTIONS}/{item['id']}", headers=alice.headers).json() == item
     before = _count(api_engine)
     unknown = client.post(
         f"{PREDICTIONS}/batch", headers=alice.headers, json={"cryptos": ["BTC", "NOPE"]}

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from accounts import Account
 from serving.api.app import API_PREFIX
-from serving.api.deps import admin_caller, current_caller
+from serving.api.deps import admin_caller, bearer_credentials
 from serving.api.routers import ROUTERS
 
 OPEN = {
@@ -64,7 +64,7 @@ def test_the_route_table_covers_the_spec_list() -> None:
 def test_no_route_is_open_by_accident(client: TestClient) -> None:
     failures = []
     for method, path, route in _routes():
-        guarded = _needs(route.dependant, current_caller)
+        guarded = _needs(route.dependant, bearer_credentials)
         if (method, path) in OPEN:
             assert not guarded, f"{method} {path} is meant to be open"
             continue

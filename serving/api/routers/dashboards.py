@@ -37,7 +37,7 @@ def professional_dashboard(caller: CurrentCaller, session: DbSession) -> Profess
     default one when they have none): top suggestions and signals, each coin's latest
     prediction and realized accuracy over 30 days.
     """
-    content = dashboards.professional_dashboard(session, caller.user.id, datetime.now(UTC))
+    content = dashboards.professional_dashboard(session, caller.user_id, datetime.now(UTC))
     return ProfessionalDashboard.model_validate(content, from_attributes=True)
 
 
@@ -46,5 +46,5 @@ def casual_dashboard(caller: CurrentCaller, session: DbSession) -> CasualDashboa
     """The market in a sentence, the caller's coins with their outlook, three ideas at most
     of each kind, and how often the predictions were right.
     """
-    content = dashboards.casual_dashboard(session, caller.user.id, datetime.now(UTC))
+    content = dashboards.casual_dashboard(session, caller.user_id, datetime.now(UTC))
     return CasualDashboard.model_validate(content, from_attributes=True)

@@ -15,8 +15,8 @@ router = APIRouter(tags=["users"])
 
 
 @router.get("/users/profile", response_model=UserOut)
-def profile(caller: CurrentCaller) -> UserOut:
-    return UserOut.model_validate(caller.user)
+def profile(caller: CurrentCaller, session: DbSession) -> UserOut:
+    return UserOut.model_validate(caller.account(session))
 
 
 @router.put("/users/profile", response_model=UserOut)
