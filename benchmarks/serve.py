@@ -7,7 +7,7 @@ Set-up (not timed, see `served_app.py`): a throwaway PostgreSQL database with a 
 market of ``--coins`` coins ending at the current hour, the four families trained small,
 `cryptopredict serve` in a subprocess, a public user logged in; then `mlflow models serve` of
 the registered asset version that our server has active (`models:/asset_price/N`, local
-environment), on the same MLflow store.
+environment), on the same MLflow store. ``--workers`` sets both servers' uvicorn workers.
 
 The same closed-loop client drives both: ``--clients`` threads (1, then 8), each on its own
 keep-alive connection, back to back for ``--seconds``, after ``--warmup`` seconds that are not
@@ -173,8 +173,9 @@ def mlflow_call(records: list[dict[str, float | None]]) -> Call:
 
 
 @contextmanager
-def mlflow_served(market: Market, version: str, progress: Progress) -> Iterator[str]:
-    """`mlflow models serve` of models:/asset_price/VERSION on a free loopback port."""
+def mlflow_served(market: Market, version: str, workers: int, progress: Progress) -> Iterator[str]:
+    """`mlflow models serve` of models:/asset_price/VERSION on a free loopback port, with as
+    many workers as ours."""
     port = free_port()
     scripts = Path(sys.executable).parent  # mlflow runs `uvicorn` from PATH
     environment = {
@@ -184,7 +185,7 @@ def mlflow_served(market: Market, version: str, progress: Progress) -> Iterator[
     }
     command = [str(scripts / "mlflow"), "models", "serve"]
     command += ["-m", f"models:/{ASSET_MODEL}/{version}", "--env-manager", "local"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     log_path = market.data_dir / f"mlflow-serve-{port}.log"
     progress(f"starting `mlflow models serve` of {ASSET_MODEL} version {version} on {port}")
     with log_path.open("wb") as log:
@@ -251,7 +252,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     market_and_run_arguments(parser)
     parser.add_argument("--rounds", type=int, default=2, help="ours/MLflow alternations (2)")
-    parser.add_argument("--workers", type=int, default=1, help="our uvicorn workers (1)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn workers, ours and MLflow's (1)"
+    )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--no-mlflow", action="store_true", help="only our server")
     return parser.parse_args(argv)
@@ -273,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         version, records = feature_records(base, headers, market.symbols)
         loads = [os.getloadavg()[0]]
         with (
-            mlflow_served(market, version, progress) if not args.no_mlflow else _nothing()
+            mlflow_served(market, version, args.workers, progress)
+            if not args.no_mlflow
+            else _nothing()
         ) as mlflow_base:
             for round_number in range(1, args.rounds + 1):
                 for clients in args.clients:
