@@ -29,7 +29,7 @@ def serve(
     # uvicorn's own limits for slow or greedy senders: idle keep-alive connections close, and
     # a request head past the size is refused. Bodies are bounded by the app (BodyLimit).
     uvicorn.run(
-        "serving.api.app:create_app",
+        "serving.api.app:create_served_app",
         factory=True,
         host=host,
         port=port,
