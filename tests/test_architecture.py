@@ -44,6 +44,7 @@ def test_the_tree_keeps_every_contract() -> None:
         ("serving/inference/probe.py", "import serving.services.health", "Inside serving"),
         ("serving/services/probe.py", "import serving.api.deps", "Inside serving"),
         ("serving/lookups.py", "import serving.services.health", "What serving's layers share"),
+        ("serving/schemas/probe.py", "import serving.inference", "What serving's layers share"),
     ],
 )
 def test_an_import_against_the_direction_breaks_a_contract(

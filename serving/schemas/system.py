@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, computed_field
 
 from serving.schemas.common import Schema, StoredJson
-from serving.services.health import verdict
 
 # PostgreSQL's INET comes back as an ipaddress object.
 Address = Annotated[
@@ -37,7 +36,10 @@ class HealthOut(Schema):
     @property
     def status(self) -> str:
         """healthy (score 90+), degraded (50+) or unhealthy."""
-        return verdict(self.overall_health_score or 0.0)
+        score = self.overall_health_score or 0.0
+        if score >= 90:
+            return "healthy"
+        return "degraded" if score >= 50 else "unhealthy"
 
 
 class ModelOut(Schema):

@@ -71,12 +71,6 @@ def check(
     return row
 
 
-def verdict(score: float) -> str:
-    if score >= 90:
-        return "healthy"
-    return "degraded" if score >= 50 else "unhealthy"
-
-
 def check_database(session: Session) -> Finding:
     """A round trip and its latency; a database that does not answer never gets here (503)."""
     started = time.perf_counter()
