@@ -43,6 +43,13 @@ def test_forecasts_of_an_hour_load_the_market_once_and_new_candles_reload_it(
     again = post("BTC")
     post("ETH")
     assert cache.loads == 1
+    # Another horizon of the same hour: its own forecasts, from the same market.
+    six = client.post(
+        PREDICTIONS, headers=alice.headers, json={"crypto": "BTC", "horizon_hours": 6}
+    )
+    assert six.status_code == 201, six.text
+    assert six.json()["prediction_horizon"] == 6
+    assert cache.loads == 1
     assert again["predicted_price"] == first["predicted_price"]
 
     # A corrected candle of the same hour changes what the panel holds: it is reloaded.
