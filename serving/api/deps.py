@@ -124,9 +124,9 @@ def current_caller(
     return _caller(session, credentials)
 
 
-# Threads for the use cases `as_caller` runs: first come, first served, and no more than two
-# cores keep busy. With anyio's default (40), 8 clients at once had p99 at five times p50
-# (benchmarks/README.md, "Serving").
+# Threads for the use cases `as_caller` runs: first come, first served, and no more of them
+# than two cores keep busy while some wait on the database. With anyio's default (40), 8
+# clients at once had p99 at five times p50 (benchmarks/README.md, "Serving").
 CALLER_THREADS = 4
 _caller_limiter: RunVar[anyio.CapacityLimiter] = RunVar("caller_limiter")
 
