@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-ingest bench-train bench-real bench-intervals bench-evaluate bench-serve bench-serve-floor clean
+.PHONY: install demo test lint bench-ingest bench-train bench-real bench-intervals bench-evaluate bench-serve bench-serve-floor bench-scale clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config cryptopredict db models store training serving
+	$(BIN)/mypy config cryptopredict db models store cluster training serving
 
 bench-ingest: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py
@@ -47,6 +47,9 @@ bench-serve: $(INSTALLED)
 
 bench-serve-floor: $(INSTALLED)
 	$(BIN)/python benchmarks/serve_floor.py
+
+bench-scale: $(INSTALLED)
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf var mlruns .pytest_cache .ruff_cache .mypy_cache

@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     interval_level: float = Field(
         default=0.8, gt=0, lt=1, description="Central level of each price forecast's interval."
     )
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        description="Where `train` builds its rows and fits its trees when --cluster is not "
+        "given: local:N or a scheduler URL (tcp://host:8786); unset: in-process.",
+    )
+    dask_worker_memory: str = Field(
+        default="auto",
+        description="Memory limit of each worker of a local:N cluster (e.g. 4GiB); auto shares "
+        "the machine's memory among them.",
+    )
 
     @field_validator("forecast_horizons", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-PACKAGES = ("config", "cryptopredict", "db", "models", "store", "training", "serving")
+PACKAGES = ("config", "cryptopredict", "db", "models", "store", "cluster", "training", "serving")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 

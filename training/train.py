@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -132,30 +132,92 @@ class TrainOutcome:
 Progress = Callable[[str], None]
 
 
+class TrainingSource(Protocol):
+    """Where a run's rows come from (the hours and coins it covers, a family's rows) and
+    where its estimators fit.
+
+    `PanelSource` does both here from one panel; `cluster.source.ClusterSource` computes the
+    rows on the workers of a Dask cluster, block by block, and fits the tree families'
+    boosters there. Validation and registration do not change.
+    """
+
+    @property
+    def first_hour(self) -> datetime: ...
+
+    @property
+    def last_hour(self) -> datetime: ...
+
+    @property
+    def symbols(self) -> list[str]: ...
+
+    def rows(self, family: ModelFamily) -> TrainingData: ...
+
+    def fitting(self, family: ModelFamily) -> ModelFamily:
+        """`family` (unfitted) set to fit where this source fits."""
+        ...
+
+
+@dataclass(frozen=True)
+class PanelSource:
+    """The families' rows computed in this process from a panel held in memory."""
+
+    panel: MarketPanel
+
+    @property
+    def first_hour(self) -> datetime:
+        return self.panel.hours[0].to_pydatetime()
+
+    @property
+    def last_hour(self) -> datetime:
+        return self.panel.hours[-1].to_pydatetime()
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.panel.symbols
+
+    def rows(self, family: ModelFamily) -> TrainingData:
+        return family.training_data(self.panel)
+
+    def fitting(self, family: ModelFamily) -> ModelFamily:
+        return family
+
+
+Data = MarketPanel | TrainingSource
+
+
+def as_source(data: Data) -> TrainingSource:
+    """A panel is the in-process source of its own rows."""
+    return PanelSource(data) if isinstance(data, MarketPanel) else data
+
+
 def validate_family(
-    layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
+    layer: str, panel: Data, settings: TrainSettings, horizon: int | None = None
 ) -> tuple[TrainingData, ValidationResult]:
     family = settings.family(layer, horizon)
     data = training_data(family, panel, settings)
-    result = walk_forward(family.fresh, data, settings.splitter(family.horizon))
+    fitting = as_source(panel).fitting(family)
+    result = walk_forward(fitting.fresh, data, settings.splitter(family.horizon))
     return data, result
 
 
-def training_data(family: ModelFamily, panel: MarketPanel, settings: TrainSettings) -> TrainingData:
+def training_data(family: ModelFamily, panel: Data, settings: TrainSettings) -> TrainingData:
     """The family's labelled rows; InsufficientData if they cannot fill the walk-forward."""
-    data = family.training_data(panel)
+    data = as_source(panel).rows(family)
     settings.splitter(family.horizon).split(data.timestamps)
     return data
 
 
 def train_layers(
     stores: TrainingStores,
-    panel: MarketPanel,
+    panel: Data,
     layers: Sequence[str],
     settings: TrainSettings,
     progress: Progress | None = None,
 ) -> list[TrainOutcome]:
-    """Train the given layers top-down; a layer with several horizons once per horizon."""
+    """Train the given layers top-down; a layer with several horizons once per horizon.
+
+    `panel` is the market in memory, or a `TrainingSource` that computes the rows elsewhere.
+    """
     jobs = [
         (layer, settings.family(layer, horizon))
         for layer in ordered(layers)
@@ -213,7 +275,7 @@ def train_family(
     stores: TrainingStores,
     layer: str,
     family: ModelFamily,
-    panel: MarketPanel,
+    panel: Data,
     settings: TrainSettings,
 ) -> tuple[TrainOutcome, ValidationResult]:
     """One family (at one horizon; `family` is unfitted, and stays so) end to end; its
@@ -224,14 +286,16 @@ def train_family(
     started = time.monotonic()
     engine = stores.engine
     name = family.registered_name
-    configuration = family_configuration(family, panel, settings)
-    data = training_data(family, panel, settings)
+    source = as_source(panel)
+    configuration = family_configuration(family, source, settings)
+    data = training_data(family, source, settings)
+    fitting = source.fitting(family)
     with Session(engine) as session, session.begin():
         row = registry.begin_training(session, name, family.model_type, configuration)
         row_id = row.id
     try:
-        result = walk_forward(family.fresh, data, settings.splitter(family.horizon))
-        final = fit_final(family.fresh, data, result)
+        result = walk_forward(fitting.fresh, data, settings.splitter(family.horizon))
+        final = fit_final(fitting.fresh, data, result)
         run_id, version = log_and_register(
             stores.client, stores.artifact_root, layer, final, data, result, configuration
         )
@@ -295,16 +359,17 @@ def train_family(
 
 
 def run_configuration(
-    layer: str, panel: MarketPanel, settings: TrainSettings, horizon: int | None = None
+    layer: str, panel: Data, settings: TrainSettings, horizon: int | None = None
 ) -> dict[str, Any]:
     """What `ai_models.configuration` and the MLflow parameters record about a run."""
     return family_configuration(settings.family(layer, horizon), panel, settings)
 
 
 def family_configuration(
-    family: ModelFamily, panel: MarketPanel, settings: TrainSettings
+    family: ModelFamily, panel: Data, settings: TrainSettings
 ) -> dict[str, Any]:
     """`run_configuration` of an unfitted family."""
+    source = as_source(panel)
     return {
         "layer": family.layer,
         "horizon_hours": family.horizon,
@@ -316,9 +381,9 @@ def family_configuration(
             "purge_hours": family.horizon,
             "min_train_hours": settings.min_train_hours,
         },
-        "training_start": panel.hours[0].isoformat(),
-        "training_end": panel.hours[-1].isoformat(),
-        "symbols": panel.symbols,
+        "training_start": pd.Timestamp(source.first_hour).isoformat(),
+        "training_end": pd.Timestamp(source.last_hour).isoformat(),
+        "symbols": source.symbols,
         "started_at": datetime.now(UTC).isoformat(),
         "host": platform.node(),
         "pid": os.getpid(),

@@ -16,6 +16,7 @@ Served outputs, from the transform `calibrate` fits on out-of-fold rows:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -25,7 +26,13 @@ import pandas as pd
 import xgboost as xgb
 
 from models.families.base import ModelFamily
-from models.families.xgb import gain_importance, top_contributions, tree_params
+from models.families.xgb import (
+    RegressorFitter,
+    fit_regressor,
+    gain_importance,
+    top_contributions,
+    tree_params,
+)
 from models.features import cross_sectional_ranks
 from models.metrics import regression_report
 from models.shrinkage import blend_values, fit_demonstrated_weight
@@ -69,13 +76,17 @@ def robust_scale(values: pd.Series) -> float:
     return float(1.4826 * deviation) if deviation > 0 else float(values.std() or 1.0)
 
 
+@dataclass
 class CrossSectionalFamily(ModelFamily):
     """One XGBoost regressor on ranked features; subclasses give data, outputs and candidates.
 
     `target` is the label column (a forward log return); `output` the served forecast
     column. `candidates(X)` are named alternative rankings the served ranking may fall
-    back to (none by default).
+    back to (none by default). `fitter` is where the regressor fits (here, by default); it
+    is not a hyperparameter, and a loaded family fits here.
     """
+
+    fitter: RegressorFitter = field(default=fit_regressor, compare=False, repr=False)
 
     target: ClassVar[str]
     output: ClassVar[str]
@@ -91,21 +102,20 @@ class CrossSectionalFamily(ModelFamily):
         fit_rows, stop_rows = self._early_stopping_split(X)
         if stop_rows is None:
             settings.pop("early_stopping_rounds", None)
-            estimator = xgb.XGBRegressor(**tree_params(settings, self.random_state))
-            estimator.fit(X[self.feature_names_], target)
+            booster, best = self.fitter(
+                tree_params(settings, self.random_state), X[self.feature_names_], target, None
+            )
         else:
             settings.setdefault("early_stopping_rounds", EARLY_STOPPING_ROUNDS)
-            estimator = xgb.XGBRegressor(**tree_params(settings, self.random_state))
-            estimator.fit(
+            booster, best = self.fitter(
+                tree_params(settings, self.random_state),
                 X.loc[fit_rows, self.feature_names_],
                 target.loc[fit_rows],
-                eval_set=[(X.loc[stop_rows, self.feature_names_], target.loc[stop_rows])],
-                verbose=False,
+                (X.loc[stop_rows, self.feature_names_], target.loc[stop_rows]),
             )
-        booster = estimator.get_booster()
-        if stop_rows is not None:
+        if best is not None:
             # Boosting ran on past the best round to be sure of it; keep the trees up to it.
-            booster = booster[: estimator.best_iteration + 1]
+            booster = booster[: best + 1]
         self.booster_ = booster
         self.trees_ = booster.num_boosted_rounds()
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,33 @@ TREE_DEFAULTS: dict[str, Any] = {
 }
 
 
+EvalSet = tuple[pd.DataFrame, pd.Series]
+
+
 def tree_params(params: Mapping[str, Any], random_state: int) -> dict[str, Any]:
     return {**TREE_DEFAULTS, **params, "random_state": random_state}
+
+
+class RegressorFitter(Protocol):
+    """Fits an `XGBRegressor` of `params`: the booster, and the best round when `eval_set`
+    stops the boosting early (else None). `fit_regressor` fits in this process; the cluster
+    path passes one that trains data-parallel on its workers (`cluster.trees`)."""
+
+    def __call__(
+        self, params: dict[str, Any], X: pd.DataFrame, y: pd.Series, eval_set: EvalSet | None
+    ) -> tuple[xgb.Booster, int | None]: ...
+
+
+def fit_regressor(
+    params: dict[str, Any], X: pd.DataFrame, y: pd.Series, eval_set: EvalSet | None
+) -> tuple[xgb.Booster, int | None]:
+    """`XGBRegressor(**params).fit` here, on one thread (`TREE_DEFAULTS`)."""
+    estimator = xgb.XGBRegressor(**params)
+    if eval_set is None:
+        estimator.fit(X, y)
+        return estimator.get_booster(), None
+    estimator.fit(X, y, eval_set=[eval_set], verbose=False)
+    return estimator.get_booster(), int(estimator.best_iteration)
 
 
 def gain_importance(booster: xgb.Booster, feature_names: list[str]) -> pd.Series:
