@@ -23,25 +23,23 @@ import numpy as np
 import pytest
 from cli.cli_runner import run_cli
 from distributed import Client
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from xgboost.core import XGBoostError
 
 from cluster import trees
 from cluster.connect import connect
 from cluster.source import ClusterSource
-from db import migrate
-from db.engine import make_engine
-from db.schema import AiModel, Prediction
+from db.schema import Prediction
 from models.families import FAMILIES
 from serving.inference.models_cache import ActiveModels
 from serving.inference.predictor import Predictor, recent
-from small_training import LAYERS, SETTINGS
+from small_training import LAYERS, SETTINGS, LocalStores
 from store.datasets import load_panel
 from store.tracking import configure_tracking
 from training.ingest import write_market
 from training.synthetic import generate_market
-from training.train import TrainingStores, TrainOutcome, train_layers
+from training.train import TrainOutcome, train_layers
 
 # Several blocks on this 100-day market, so that a lost worker has blocks to lose.
 BLOCK_HOURS = 400
@@ -52,23 +50,13 @@ BLOCK_HOURS = 400
 RELATIVE_TOLERANCE = {"macro": 1e-9, "timing": 1e-9, "sector": 0.01, "asset": 0.01}
 
 
-class Store:
+class Store(LocalStores):
     """A migrated SQLite database holding the market, and an MLflow store beside it."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.database_url = f"sqlite:///{root / 'cryptopredict.db'}"
-        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.artifacts = root / "mlartifacts"
-        migrate.upgrade(self.database_url)
-        self.engine: Engine = make_engine(self.database_url)
+        super().__init__(root)
         market = generate_market(6, 100, seed=11)
         write_market(self.engine, market.candles, market.coins)
-
-    def stores(self) -> TrainingStores:
-        # MLflow's tracking URI is process-wide: point it at this store before each run.
-        client = configure_tracking(self.tracking_uri, self.artifacts)
-        return TrainingStores(self.engine, client, self.artifacts)
 
     def env(self) -> dict[str, str]:
         return {
@@ -76,10 +64,6 @@ class Store:
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "DATA_DIR": str(self.root),
         }
-
-    def rows(self) -> list[AiModel]:
-        with Session(self.engine) as session:
-            return list(session.scalars(select(AiModel).order_by(AiModel.id)))
 
 
 @pytest.fixture(scope="module")

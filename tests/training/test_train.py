@@ -16,44 +16,29 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import migrate
-from db.engine import make_engine
-from db.schema import AiModel
 from models.panel import MarketPanel
-from small_training import LAYERS, SETTINGS
+from small_training import LAYERS, SETTINGS, LocalStores
 from store.datasets import load_panel
 from store.tracking import configure_tracking
 from training.ingest import write_candles
 from training.synthetic import generate_market
-from training.train import TrainingStores, TrainOutcome, TrainSettings, train_layers
+from training.train import TrainOutcome, TrainSettings, train_layers
 
 
-class Store:
+class Store(LocalStores):
     """The database and MLflow store one module's training wrote into."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.database_url = f"sqlite:///{root / 'cryptopredict.db'}"
-        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.artifacts = root / "mlartifacts"
-        migrate.upgrade(self.database_url)
-        self.engine: Engine = make_engine(self.database_url)
+        super().__init__(root)
         self.client = configure_tracking(self.tracking_uri, self.artifacts)
 
     def train(self, layers: list[str], settings: TrainSettings = SETTINGS) -> list[TrainOutcome]:
-        # MLflow's tracking URI is process-wide: another module's store may have moved it.
-        self.client = configure_tracking(self.tracking_uri, self.artifacts)
-        panel = load_panel(self.engine)
-        return train_layers(
-            TrainingStores(self.engine, self.client, self.artifacts), panel, layers, settings
-        )
-
-    def rows(self) -> list[AiModel]:
-        with Session(self.engine) as session:
-            return list(session.scalars(select(AiModel).order_by(AiModel.id)))
+        stores = self.stores()
+        self.client = stores.client
+        return train_layers(stores, load_panel(self.engine), layers, settings)
 
 
 @pytest.fixture(scope="module")
