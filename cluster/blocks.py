@@ -5,12 +5,12 @@ climatology of labels `horizon` hours long, the timing base rate's 720-hour wind
 exponential averages of MACD, RSI and ATR forget their start geometrically), and its labels a
 future of `horizon` hours. So the rows of the hours [start, end] come out the same from the
 candles of [start - warm-up, end + horizon] as from the whole history, equal where the windows
-are finite and within rounding where an exponential average has run for `EMA_SETTLE_HOURS`;
-the warm-up is the family's own longest chain of windows (`warmup_hours`). Each task reads
-those candles of every coin from price_data itself (the database URL travels, not the data),
-builds the panel, calls the family's own `training_data` and keeps the rows of its block:
-one feature code path, and a task's memory bounded by (block + warm-up) hours times the
-coins, whatever the history.
+are finite and within rounding where an exponential average has run long enough; the
+warm-up is the family's own longest chain of windows (`ModelFamily.history_hours`, the
+window serving reads too). Each task reads those candles of every coin from price_data
+itself (the database URL travels, not the data), builds the panel, calls the family's own
+`training_data` and keeps the rows of its block: one feature code path, and a task's memory
+bounded by (block + warm-up) hours times the coins, whatever the history.
 
 Blocks rather than coins: the cross-sectional features (ranks, market and sector indexes)
 need every coin of an hour, so a per-coin partition would have to be regrouped by hour, a
@@ -29,34 +29,12 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from models.errors import InsufficientData
-from models.families import (
-    AssetPriceFamily,
-    MacroRegimeFamily,
-    ModelFamily,
-    SectorRotationFamily,
-    TradeTimingFamily,
-)
-from models.families.macro import CLIMATOLOGY_HOURS
-from models.features import (
-    DOLLAR_VOLUME_WINDOW,
-    INDEX_DRAWDOWN_WINDOW,
-    SENTIMENT_WINDOW,
-    TREND_WINDOW,
-)
-from models.labels import BETA_WINDOW, REGIME_VOLATILITY_WINDOW
+from models.families import ModelFamily
 from models.panel import MarketPanel
 from store.datasets import load_candles, load_coins
 
 HOUR = pd.Timedelta(hours=1)
-MAX_HORIZON = 720
-# Hours after which an exponential average (MACD's spans, Wilder's RSI and ATR, alpha >= 1/26)
-# has forgotten its seed below float precision: (25/27)^600 < 1e-19.
-EMA_SETTLE_HOURS = 600
-# The weights of the indexes look back a day (dollar volume) and a few filled hours.
-INDEX_WEIGHT_HOURS = DOLLAR_VOLUME_WINDOW + 24
-# Safe for any family: the macro climatology's chain at the longest horizon.
-WARMUP_HOURS = CLIMATOLOGY_HOURS + MAX_HORIZON + REGIME_VOLATILITY_WINDOW + INDEX_WEIGHT_HOURS
-# A quarter of a year: with the warm-ups below, each block reads 1.4 to 2.2 times its own
+# A quarter of a year: with the families' warm-ups, each block reads 1.4 to 2.2 times its own
 # candles, and a task of the timing family (the widest rows) holds about
 # (block + warm-up) x coins x 2.9 kB.
 DEFAULT_BLOCK_HOURS = 24 * 91
@@ -89,27 +67,6 @@ def time_blocks(first: pd.Timestamp, last: pd.Timestamp, hours: int) -> list[Blo
     return [Block(start, end) for start, end in zip(starts, ends, strict=True)]
 
 
-def warmup_hours(family: ModelFamily) -> int:
-    """Hours of candles before a block that its first row may read, by the family's longest
-    chain of windows; `WARMUP_HOURS` for a family not named here.
-
-    tests/cluster/test_blocks.py checks each against the rows of the whole history.
-    """
-    horizon = family.horizon
-    if isinstance(family, MacroRegimeFamily):
-        climatology = family.climatology_hours + horizon + REGIME_VOLATILITY_WINDOW
-        sentiment = SENTIMENT_WINDOW + INDEX_DRAWDOWN_WINDOW  # fear & greed's z-scores
-        return max(climatology, sentiment) + INDEX_WEIGHT_HOURS
-    if isinstance(family, TradeTimingFamily):
-        base_rates = int(family.param("base_rate_hours")) + horizon
-        return base_rates + family.lookback + EMA_SETTLE_HOURS + INDEX_WEIGHT_HOURS
-    if isinstance(family, SectorRotationFamily):
-        return BETA_WINDOW + TREND_WINDOW + INDEX_WEIGHT_HOURS
-    if isinstance(family, AssetPriceFamily):
-        return TREND_WINDOW + EMA_SETTLE_HOURS + INDEX_WEIGHT_HOURS
-    return WARMUP_HOURS
-
-
 def block_rows(
     scope: Scope, family: ModelFamily, block: Block
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -117,7 +74,7 @@ def block_rows(
 
     Empty frames when the block has no labelled row (a gap in the data, say).
     """
-    since = block.start - warmup_hours(family) * HOUR
+    since = block.start - family.history_hours * HOUR
     until = block.end + family.horizon * HOUR
     if scope.since is not None:
         since = max(since, pd.Timestamp(scope.since))

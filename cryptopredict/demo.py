@@ -30,7 +30,7 @@ from db.schema import AiModel, Cryptocurrency, Prediction, PriceData, User
 from models.layers import LAYERS
 from serving.batch.analyze import analyze
 from serving.inference.models_cache import ActiveModels
-from serving.inference.predictor import HISTORY_HOURS, Predictor
+from serving.inference.predictor import Predictor
 from serving.services import auth
 from store.datasets import load_panel, load_window
 from training.ingest import ingest, write_market
@@ -227,7 +227,7 @@ def analysed_hours(
     if not hours:
         return
     span = (hours[-1] - hours[0]) // _HOUR
-    panel = load_window(engine, HISTORY_HOURS + span, until=hours[-1])
+    panel = load_window(engine, predictor.history_hours() + span, until=hours[-1])
     for hour in hours:
         result = analyze(engine, predictor, panel.between(None, pd.Timestamp(hour)))
         yield hour, result.written["predictions"]

@@ -43,6 +43,15 @@ DOLLAR_VOLUME_WINDOW = 24
 INDEX_DRAWDOWN_WINDOW = 720
 SENTIMENT_WINDOW = 720
 DOMINANCE_CHANGE_HOURS = 168
+# Hours after which an exponential average (MACD's spans, Wilder's RSI and ATR, alpha >= 1/26)
+# has forgotten its seed below float precision: (25/27)^600 < 1e-19.
+EMA_SETTLE_HOURS = 600
+# The weights of the market and sector indexes look back a day (dollar volume) and a few
+# filled hours.
+INDEX_WEIGHT_HOURS = DOLLAR_VOLUME_WINDOW + 24
+# Hours of candles before an hour that `market_features` read: fear & greed z-scores the
+# index's 720-hour drawdown over 720 hours.
+MARKET_FEATURE_HOURS = SENTIMENT_WINDOW + INDEX_DRAWDOWN_WINDOW + INDEX_WEIGHT_HOURS
 BTC, ETH = "BTC", "ETH"
 
 Frame = TypeVar("Frame", pd.DataFrame, pd.Series)

@@ -251,16 +251,17 @@ def analyze(
     """
     from serving.batch.analyze import analyze as run_analysis
     from serving.inference.models_cache import ActiveModels
-    from serving.inference.predictor import HISTORY_HOURS, Predictor
+    from serving.inference.predictor import Predictor
     from store.datasets import load_window
     from store.tracking import configure_tracking
 
     engine = migrated_engine()
     settings_env = get_settings()
     configure_tracking(settings_env.resolved_mlflow_tracking_uri, settings_env.artifact_root)
+    predictor = Predictor(ActiveModels(engine))
     # Only the hours the features need, not the whole history (`recent` keeps no more).
-    panel = load_window(engine, HISTORY_HOURS, until=_utc(as_of))
-    report = run_analysis(engine, Predictor(ActiveModels(engine)), panel)
+    panel = load_window(engine, predictor.history_hours(), until=_utc(as_of))
+    report = run_analysis(engine, predictor, panel)
     table = Table("table", "rows written", title=f"analysis at {report.as_of:%Y-%m-%d %H:%M} UTC")
     for name, count in sorted(report.written.items()):
         table.add_row(name, str(count))

@@ -32,7 +32,14 @@ from models.factors import DEFAULT_FACTORS, factor_frame
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
 from models.families.outputs import TableOutput
 from models.families.served import VOLATILITY_LEVELS, atr_levels, rows_at
-from models.features import coin_features, cross_sectional_ranks, sector_features
+from models.features import (
+    EMA_SETTLE_HOURS,
+    INDEX_WEIGHT_HOURS,
+    TREND_WINDOW,
+    coin_features,
+    cross_sectional_ranks,
+    sector_features,
+)
 from models.intervals import (
     DEFAULT_LEVEL,
     LOWER,
@@ -118,6 +125,10 @@ class AssetPriceFamily(CrossSectionalFamily):
     @property
     def interval_level(self) -> float:
         return check_level(float(self.params.get("interval_level", DEFAULT_LEVEL)))
+
+    @property
+    def history_hours(self) -> int:
+        return TREND_WINDOW + EMA_SETTLE_HOURS + INDEX_WEIGHT_HOURS
 
     def features(self, panel: MarketPanel) -> pd.DataFrame:
         """Ranks across the coins of each hour (`xs_*`), plus raw volatilities for confidence."""

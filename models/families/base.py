@@ -115,6 +115,15 @@ class ModelFamily(ABC):
         return found
 
     # ---- data
+    @property
+    @abstractmethod
+    def history_hours(self) -> int:
+        """Hours of candles before an hour that the features of that hour read: the family's
+        longest chain of windows. From a panel reaching that far back they equal the features
+        of the whole history (to rounding), so serving reads that much and a training block
+        that much before its first hour (`cluster.blocks`); tests/models/test_history_hours.py
+        and tests/cluster/test_blocks.py check each family's figure."""
+
     @abstractmethod
     def features(self, panel: MarketPanel) -> pd.DataFrame:
         """Features of every row, the latest (unlabelled) hour included."""

@@ -35,8 +35,14 @@ from models.families.base import ModelFamily
 from models.families.outputs import TableOutput
 from models.families.served import rows_at
 from models.families.xgb import gain_importance, top_contributions, tree_params
-from models.features import MIN_COVERAGE, log_ratio, market_features
-from models.labels import REGIMES, regime_labels
+from models.features import (
+    INDEX_WEIGHT_HOURS,
+    MARKET_FEATURE_HOURS,
+    MIN_COVERAGE,
+    log_ratio,
+    market_features,
+)
+from models.labels import REGIME_VOLATILITY_WINDOW, REGIMES, regime_labels
 from models.layers import DEFAULT_HORIZONS
 from models.metrics import (
     calibration_report,
@@ -183,6 +189,13 @@ class MacroRegimeFamily(ModelFamily):
     @property
     def climatology_hours(self) -> int:
         return int(self.params.get("climatology_hours", CLIMATOLOGY_HOURS))
+
+    @property
+    def history_hours(self) -> int:
+        # The climatology counts labels realised by the hour, each of `horizon` hours judged
+        # against its trailing volatility.
+        climatology = self.climatology_hours + self.horizon + REGIME_VOLATILITY_WINDOW
+        return max(climatology + INDEX_WEIGHT_HOURS, MARKET_FEATURE_HOURS)
 
     # ---- data
     def features(self, panel: MarketPanel) -> pd.DataFrame:

@@ -18,8 +18,13 @@ import pandas as pd
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
 from models.families.outputs import TableOutput
 from models.families.served import rows_at
-from models.features import cross_sectional_ranks, sector_features
-from models.labels import beta_adjusted_sector_labels
+from models.features import (
+    INDEX_WEIGHT_HOURS,
+    TREND_WINDOW,
+    cross_sectional_ranks,
+    sector_features,
+)
+from models.labels import BETA_WINDOW, beta_adjusted_sector_labels
 from models.layers import DEFAULT_HORIZONS
 from models.panel import MarketPanel
 
@@ -44,6 +49,10 @@ class SectorRotationFamily(CrossSectionalFamily):
     quick_horizon: ClassVar[int | None] = 48
     quick_params: ClassVar[dict[str, Any]] = {"n_estimators": 40}
     empty_reason: ClassVar[str] = "no sector has candles at this hour"
+
+    @property
+    def history_hours(self) -> int:
+        return BETA_WINDOW + TREND_WINDOW + INDEX_WEIGHT_HOURS
 
     def features(self, panel: MarketPanel) -> pd.DataFrame:
         per_sector = sector_features(panel).drop(columns=list(ERA_MARKERS))

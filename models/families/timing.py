@@ -37,7 +37,14 @@ from models.families.base import ModelFamily
 from models.families.outputs import TableOutput
 from models.families.served import RISK_LEVELS, atr_levels, rows_at
 from models.families.xgb import gain_importance, tree_params
-from models.features import COIN_FEATURES, average_true_range, coin_features, stack_wide
+from models.features import (
+    COIN_FEATURES,
+    EMA_SETTLE_HOURS,
+    INDEX_WEIGHT_HOURS,
+    average_true_range,
+    coin_features,
+    stack_wide,
+)
 from models.labels import BarrierSpec, triple_barrier_labels
 from models.layers import DEFAULT_HORIZONS
 from models.metrics import brier_score, calibration_report, expected_calibration_error
@@ -155,6 +162,13 @@ class TradeTimingFamily(ModelFamily):
     @property
     def lookback(self) -> int:
         return int(self.param("lookback"))
+
+    @property
+    def history_hours(self) -> int:
+        # The base rates count barrier outcomes realised by the hour; the lag window's oldest
+        # hour carries exponential averages.
+        base_rates = int(self.param("base_rate_hours")) + self.horizon
+        return base_rates + self.lookback + EMA_SETTLE_HOURS + INDEX_WEIGHT_HOURS
 
     # ---- data
     def features(self, panel: MarketPanel) -> pd.DataFrame:

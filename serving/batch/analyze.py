@@ -27,7 +27,7 @@ __all__ = ["AnalysisReport", "analyze"]
 
 def analyze(engine: Engine, predictor: Predictor, panel: MarketPanel) -> AnalysisReport:
     """Analyse the panel's last hour with every active model; write what each layer says."""
-    panel = recent(panel)
+    panel = recent(panel, predictor.history_hours())
     view = predictor.market_view(panel)
     report = AnalysisReport(as_of=view.as_of.to_pydatetime())
     indicators = finite(market_features(panel).loc[view.as_of].to_dict())

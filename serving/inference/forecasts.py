@@ -32,7 +32,7 @@ from models.panel import MarketPanel
 from serving.errors import Conflict, ServiceUnavailable, Unprocessable
 from serving.inference.models_cache import LoadedModel, ModelSet
 from serving.inference.prediction_rows import prediction_row
-from serving.inference.predictor import HISTORY_HOURS, NO_ASSET_MODEL, MarketView, Predictor, recent
+from serving.inference.predictor import NO_ASSET_MODEL, MarketView, Predictor
 from serving.lookups import Coin
 from store.datasets import load_panel
 
@@ -56,6 +56,7 @@ class MarketSnapshot:
     # Kept out of `assets.attrs`: pandas deep-copies attrs into every frame derived from it,
     # which copied the model's booster on each request (17 % of a request's time, profiled).
     model: LoadedModel
+    history_hours: int  # the hours of candles before `view.as_of` that the features read
     # Each coin's `predictions` row, built on its first request: the same for every request
     # of the snapshot but for who asked.
     rows: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -108,26 +109,29 @@ class ForecastCache:
             if cached is not None:
                 self._snapshots.move_to_end(key)
                 return cached
-            panel, view = self._market(models, as_of, context)
-            served = Predictor(models).serve(panel, view, FORECAST_LAYER, horizon)
-            snapshot = MarketSnapshot(panel, view, served.frame, served.model)
+            predictor = Predictor(models)
+            hours = predictor.history_hours([FORECAST_LAYER])
+            panel, view = self._market(models, as_of, hours, context)
+            served = predictor.serve(panel, view, FORECAST_LAYER, horizon)
+            snapshot = MarketSnapshot(panel, view, served.frame, served.model, hours)
             self._snapshots[key] = snapshot
             horizons = max(1, len(models.horizons(FORECAST_LAYER)))
             _trim(self._snapshots, self.size * horizons)
             return snapshot
 
     def _market(
-        self, models: ModelSet, as_of: datetime, context: tuple[Any, ...]
+        self, models: ModelSet, as_of: datetime, hours: int, context: tuple[Any, ...]
     ) -> tuple[MarketPanel, MarketView]:
-        """The panel and the upper layers' view at `as_of`, shared by every horizon: reading
-        the panel is most of a new hour's first request (4 of 6 s at 100 coins, measured)."""
+        """The panel of the `hours` before `as_of` and the upper layers' view then, shared by
+        every horizon: reading the panel is most of a new hour's first request (4 of 6 s at
+        100 coins, measured)."""
         key = (as_of, models.data_version, context)
         market = self._markets.get(key)
         if market is not None:
             self._markets.move_to_end(key)
         else:
-            since = as_of - timedelta(hours=HISTORY_HOURS)
-            panel = recent(load_panel(self.engine, since=since, until=as_of), pd.Timestamp(as_of))
+            since = as_of - timedelta(hours=hours)
+            panel = load_panel(self.engine, since=since, until=as_of)
             market = (panel, Predictor(models).market_view(panel, [FORECAST_LAYER]))
             self.loads += 1
             self._markets[key] = market
@@ -222,7 +226,8 @@ def _forecast_at(snapshot: MarketSnapshot, coins: Sequence[Coin]) -> list[dict[s
     if missing:
         raise Conflict(
             f"not enough history at {snapshot.view.as_of.isoformat()} to compute the features "
-            f"of {', '.join(missing)}; the model needs about {HISTORY_HOURS} hours of candles"
+            f"of {', '.join(missing)}; the models read the {snapshot.history_hours} hours of "
+            "candles before it"
         )
     return [snapshot.row(coin) for coin in coins]
 

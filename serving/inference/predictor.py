@@ -15,11 +15,10 @@ from typing import Any
 import pandas as pd
 
 from models.families import FAMILIES, context_layers
+from models.features import MARKET_FEATURE_HOURS
 from models.panel import MarketPanel
 from serving.inference.models_cache import LoadedModel, ModelLookup
 
-# fear & greed needs ~1,150 hours of history before its first value; keep some margin.
-HISTORY_HOURS = 1500
 NO_ASSET_MODEL = "no active asset model: train one with `cryptopredict train --layer asset`"
 
 
@@ -63,10 +62,10 @@ class MarketView:
         return merged
 
 
-def recent(panel: MarketPanel, as_of: pd.Timestamp | None = None) -> MarketPanel:
-    """The panel up to `as_of` (default: its last hour), trimmed to the history features need."""
+def recent(panel: MarketPanel, hours: int, as_of: pd.Timestamp | None = None) -> MarketPanel:
+    """The panel up to `as_of` (default: its last hour) and `hours` hours before it."""
     end = panel.hours[-1] if as_of is None else as_of
-    return panel.between(end - pd.Timedelta(hours=HISTORY_HOURS), end)
+    return panel.between(end - pd.Timedelta(hours=hours), end)
 
 
 class Predictor:
@@ -81,6 +80,21 @@ class Predictor:
                 f"no active {layer} model{at}: train one with `cryptopredict train --layer {layer}`"
             )
         return loaded
+
+    def history_hours(self, layers: Iterable[str] | None = None) -> int:
+        """Hours of candles before an hour that serving `layers` (by default every layer)
+        reads: the most any active line of theirs, or of the layers above them, reads for its
+        features (`ModelFamily.history_hours`, what its training rows read), and at least what
+        the market indicators read. Less, and a served feature would differ from the one the
+        model was trained on."""
+        served = list(FAMILIES if layers is None else layers)
+        lines = [
+            self.models.get(layer, horizon)
+            for layer in {*context_layers(served), *served}
+            for horizon in self.models.horizons(layer)
+        ]
+        needed = [line.family.history_hours for line in lines if line is not None]
+        return max([MARKET_FEATURE_HOURS, *needed])
 
     def market_view(self, panel: MarketPanel, layers: Iterable[str] | None = None) -> MarketView:
         """What the context layers serve at the panel's last hour: those `layers` name

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cluster import blocks
-from cluster.blocks import Block, Scope, block_rows, joined, time_blocks, warmup_hours
+from cluster.blocks import Block, Scope, block_rows, joined, time_blocks
 from db import migrate
 from db.engine import make_engine
 from models.families import ModelFamily
@@ -74,7 +73,7 @@ def test_block_rows_equal_the_rows_of_the_whole_history(
     scope, panel = market
     family = QUICK.family(layer)
     # The history is longer than a block and its warm-up: the last blocks read a window.
-    assert len(panel.hours) > warmup_hours(family) + BLOCK_HOURS
+    assert len(panel.hours) > family.history_hours + BLOCK_HOURS
     expected = family.training_data(panel)
     built = block_built(scope, family, panel)
     assert differences(built, expected.X, 0) < TOLERANCE
@@ -87,7 +86,7 @@ def test_a_warm_up_shorter_than_the_windows_changes_the_rows(
     scope, panel = market
     family = QUICK.family("macro")
     # Below its 720-hour z-score windows and its 2,160-hour climatology.
-    monkeypatch.setattr(blocks, "warmup_hours", lambda family: 200)
+    monkeypatch.setattr(type(family), "history_hours", 200)
     expected = family.training_data(panel)
     X, _ = block_built(scope, family, panel)
     assert X.index.equals(expected.X.index)

@@ -131,7 +131,7 @@ def test_cluster_trained_versions_are_analysed_and_served(
     assert written and written > 0
     configure_tracking(store.tracking_uri, store.artifacts)
     predictor = Predictor(ActiveModels(store.engine))
-    panel = recent(load_panel(store.engine))
+    panel = recent(load_panel(store.engine), predictor.history_hours())
     served = predictor.serve(panel, predictor.market_view(panel), "asset").frame
     assert len(served) == 6
     assert np.isfinite(served["predicted_price"]).all()

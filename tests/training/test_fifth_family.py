@@ -64,6 +64,10 @@ class PriceDriftFamily(ModelFamily):
         ),
     )
 
+    @property
+    def history_hours(self) -> int:
+        return 24
+
     def features(self, panel: MarketPanel) -> pd.DataFrame:
         return stack_wide({"log_return_24h": log_returns(panel, 24)}, "symbol")
 

@@ -218,6 +218,20 @@ def test_analyze_writes_every_layer_table_with_valid_rows(store: Store) -> None:
         assert suggestion.reasoning["summary"] and suggestion.expires_at is not None
 
 
+def test_serving_reads_as_far_back_as_the_active_lines_features(store: Store) -> None:
+    from models.features import MARKET_FEATURE_HOURS
+    from serving.inference.models_cache import ActiveModels
+    from serving.inference.predictor import Predictor
+
+    predictor = Predictor(ActiveModels(store.engine))
+    needs = {layer: predictor.require(layer).family.history_hours for layer in LAYERS}
+    assert predictor.history_hours() == max(MARKET_FEATURE_HOURS, *needs.values())
+    # A forecast serves the asset lines with the context of the layers above them.
+    above = max(needs["macro"], needs["sector"], needs["asset"])
+    assert needs["macro"] > MARKET_FEATURE_HOURS
+    assert predictor.history_hours(["asset"]) == above
+
+
 def test_without_sectors_the_sector_family_is_skipped_and_the_others_train(
     tmp_path: Path,
 ) -> None:
