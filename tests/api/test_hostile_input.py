@@ -544,7 +544,9 @@ def test_a_50_mb_body_is_refused_while_health_answers_at_once(live_server: str) 
             time.sleep(0.01)
     sender.join()
     assert answers["flood"] == 413
-    assert slowest < 0.1, slowest
+    # Health answers in milliseconds on a quiet machine, and within 0.13 s on one running
+    # other test workers; parsing the 50 MB array in the loop would hold it for over a second.
+    assert slowest < 0.3, slowest
 
 
 def test_a_declared_body_that_never_arrives_is_refused(live_server: str) -> None:
