@@ -31,6 +31,15 @@ _VERSION_SUM = select(func.sum(_VERSIONS.c.version)).where(
 )
 
 
+# The forecast inputs' version as a column, for a statement that reads it beside other
+# things: authentication does, so `POST /predictions` asks the database once for both.
+FORECAST_INPUTS_VERSION = (
+    select(func.coalesce(func.sum(_VERSIONS.c.version), 0))
+    .where(_VERSIONS.c.scope.in_(FORECAST_INPUTS))
+    .scalar_subquery()
+)
+
+
 def data_version(
     connection: Connection | Session, scopes: tuple[str, ...] = FORECAST_INPUTS
 ) -> int:

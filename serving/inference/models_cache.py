@@ -86,9 +86,11 @@ class ActiveModels:
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
 
-    def at(self, session: Session) -> ModelSet:
-        """The active versions, checked on `session`: one row read unless they changed."""
-        version = data_version(session)
+    def at(self, session: Session, version: int | None = None) -> ModelSet:
+        """The active versions as of the data `version` (read on `session` if not given):
+        the active rows are read again only when it moved."""
+        if version is None:
+            version = data_version(session)
         current = self._current
         if current is not None and current.data_version == version:
             return current

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from db.schema import User, UserActivity, UserSession
+from db.versions import FORECAST_INPUTS_VERSION
 from serving.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
 from serving.services.security import (
     hash_password,
@@ -165,16 +166,19 @@ def refresh(session: Session, settings: Settings, refresh_token: str) -> Tokens:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a live bearer token speaks for: the user, their role and the login (session row)."""
+    """Who a live bearer token speaks for: the user, their role and the login (session row);
+    and the forecast inputs' data version (`db.versions`) when the token was checked."""
 
     user_id: int
     role: str
     session_id: int
+    data_version: int
 
 
 # Six columns on the tables, built once: every authenticated request runs it, and loading the
 # two rows as entities, and building the statement per call, cost more than running it
-# (profiled, `POST /predictions`).
+# (profiled, `POST /predictions`). The data version comes along: a forecast reads it next,
+# and this saves that request a round trip to the database.
 _USERS = User.__table__.c
 _SESSIONS = UserSession.__table__.c
 _BY_TOKEN = (
@@ -185,6 +189,7 @@ _BY_TOKEN = (
         _SESSIONS.id,
         _SESSIONS.is_active,
         _SESSIONS.expires_at,
+        FORECAST_INPUTS_VERSION,
     )
     .select_from(User.__table__.join(UserSession.__table__, _SESSIONS.user_id == _USERS.id))
     .where(_SESSIONS.session_token == bindparam("digest"))
@@ -196,14 +201,14 @@ def authenticate(session: Session, token: str) -> Identity:
     found = session.execute(_BY_TOKEN, {"digest": token_digest(token)}).one_or_none()
     if found is None:
         raise Unauthorized("invalid or revoked token")
-    user_id, role, user_active, session_id, session_active, expires_at = found
+    user_id, role, user_active, session_id, session_active, expires_at, version = found
     if not session_active:
         raise Unauthorized("the session has been logged out")
     if expires_at <= now():
         raise Unauthorized("the token has expired; refresh it or log in again")
     if not user_active:
         raise Unauthorized("account disabled")
-    return Identity(user_id, role, session_id)
+    return Identity(user_id, role, session_id, int(version))
 
 
 def logout(session: Session, row: UserSession) -> None:

@@ -43,7 +43,7 @@ def create(
     forecaster: Forecaster,
 ) -> list[PredictionOut]:
     """Forecast each coin named (each once) and persist the rows: all of them, or none."""
-    active = forecaster.models.at(session)
+    active = forecaster.models.at(session, caller.identity.data_version)
     named = forecaster.coins.find(session, active.data_version, references)
     counts = Counter(coin.symbol for coin in named)
     duplicates = {symbol for symbol, count in counts.items() if count > 1}
