@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, RowMapping, func, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from db.schema import Base, Prediction, PriceData
@@ -37,12 +37,15 @@ from serving.lookups import Coin
 from store.datasets import load_panel
 
 CACHED_HOURS = 4
-# The stored rows come back whole (server defaults included) from the INSERT itself. On the
-# table, not the mapped class, and built once: the ORM's bulk insert and building the statement
-# per request each cost more than the database did (profiled), and the answer needs the row's
-# values, not an entity.
+# On the table, not the mapped class, and built once: the ORM's bulk insert and building the
+# statement per request each cost more than the database did (profiled), and the answer needs
+# the row's values, not an entity. Only what the database fills in comes back (the id, the
+# defaults, the times); the rest of the stored row is what was sent, already at the columns'
+# precision, and returning it all parsed its JSON back on every request (profiled).
 _PREDICTIONS = Base.metadata.tables[Prediction.__tablename__]
-_INSERT_PREDICTIONS = insert(_PREDICTIONS).returning(*_PREDICTIONS.c, sort_by_parameter_order=True)
+_FILLED_IN = [column for column in _PREDICTIONS.c if column.primary_key or column.server_default]
+_INSERT_PREDICTIONS = insert(_PREDICTIONS).returning(*_FILLED_IN, sort_by_parameter_order=True)
+_UNSET = dict.fromkeys(_PREDICTIONS.c.keys())
 FORECAST_LAYER = "asset"  # the layer whose price forecasts POST /predictions serves
 
 
@@ -166,8 +169,9 @@ def forecast(
     now: datetime,
     user_id: int | None,
     watchlist_id: int | None,
-) -> list[RowMapping]:
-    """Forecast each coin from its latest candle; insert the rows in `session`'s transaction.
+) -> list[dict[str, Any]]:
+    """Forecast each coin from its latest candle; insert the rows in `session`'s transaction
+    and return them as stored, every column.
 
     All coins are checked before anything is written, so a batch is written whole or not
     at all.
@@ -191,7 +195,8 @@ def forecast(
         rows.extend(_forecast_at(cache.snapshot(models, as_of, horizon), batch))
     for row in rows:
         row.update(user_id=user_id, watchlist_id=watchlist_id)
-    return list(session.execute(_INSERT_PREDICTIONS, rows).mappings())
+    filled = session.execute(_INSERT_PREDICTIONS, rows).mappings()
+    return [{**_UNSET, **row, **database} for row, database in zip(rows, filled, strict=True)]
 
 
 def forecast_horizon(models: ModelSet, asked: int | None) -> int:
