@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
 from mlflow.tracking import MlflowClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -28,11 +27,11 @@ from sqlalchemy.orm import Session
 from cryptopredict.clock import current_hour, floor_hour
 from db.schema import AiModel, Cryptocurrency, Prediction, PriceData, User
 from models.layers import LAYERS
-from serving.batch.analyze import analyze
+from serving.batch.backfill import analysed_hours
 from serving.inference.models_cache import ActiveModels
 from serving.inference.predictor import Predictor
 from serving.services import auth
-from store.datasets import load_panel, load_window
+from store.datasets import load_panel
 from training.ingest import ingest, write_market
 from training.synthetic import SyntheticMarket, generate_until, start_for
 from training.train import TrainingStores, TrainOutcome, TrainSettings, train_layers
@@ -40,7 +39,6 @@ from training.train import TrainingStores, TrainOutcome, TrainSettings, train_la
 DEMO_EMAIL = "demo@example.com"
 MARKET_FILE = "demo-market.json"
 Report = Callable[[str], None]
-_HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -210,27 +208,10 @@ def backfill_analyses(
 ) -> int:
     """Analyse each hour as it stood then; hours already analysed are skipped by `analyze`."""
     written = 0
-    for hour, predictions in analysed_hours(engine, Predictor(ActiveModels(engine)), hours):
-        written += predictions
+    for hour, tables in analysed_hours(engine, Predictor(ActiveModels(engine)), hours):
+        written += tables["predictions"]
         on_hour(hour)
     return written
-
-
-def analysed_hours(
-    engine: Engine, predictor: Predictor, hours: list[datetime]
-) -> Iterator[tuple[datetime, int]]:
-    """Analyse each hour (in order) as it stood then, and yield it with the predictions it
-    wrote: none for an hour analysed before, which `analyze` skips.
-
-    The candles are read once, from the window the first hour's features need to the last.
-    """
-    if not hours:
-        return
-    span = (hours[-1] - hours[0]) // _HOUR
-    panel = load_window(engine, predictor.history_hours() + span, until=hours[-1])
-    for hour in hours:
-        result = analyze(engine, predictor, panel.between(None, pd.Timestamp(hour)))
-        yield hour, result.written["predictions"]
 
 
 def analysis_hours(first: datetime, last: datetime, step_hours: int) -> list[datetime]:

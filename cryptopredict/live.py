@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from cryptopredict.clock import Clock, current_hour, system_clock
-from cryptopredict.demo import MarketRecipe, analysed_hours, append_candles
+from cryptopredict.demo import MarketRecipe, append_candles
+from serving.batch.backfill import analysed_hours
 from serving.inference.models_cache import ActiveModels
 from serving.inference.predictor import Predictor
 from training.evaluate import evaluate
@@ -74,8 +75,9 @@ class LiveMarket:
             return []
         appended = append_candles(self.engine, self.recipe, hours[-1])
         reports = []
-        for hour, predictions in analysed_hours(self.engine, self._predictor, hours):
+        for hour, written in analysed_hours(self.engine, self._predictor, hours):
             evaluation = evaluate(self.engine, as_of=hour)
+            predictions = written["predictions"]
             report = HourReport(hour, appended.get(hour, 0), predictions, evaluation.evaluated)
             self.done = hour
             reports.append(report)

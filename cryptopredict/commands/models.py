@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from typing import overload
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
@@ -23,6 +27,11 @@ app = typer.Typer(
     help="List, promote and roll back registered model versions.", no_args_is_help=True
 )
 console = Console(width=120)
+WORKER_MEMORY = typer.Option(
+    None,
+    "--worker-memory",
+    help="Memory limit of each local:N worker, e.g. 4GiB; default DASK_WORKER_MEMORY (auto).",
+)
 
 
 def train(
@@ -59,11 +68,7 @@ def train(
         help="Compute the training rows on a Dask cluster: local:N (N workers here) or a "
         "scheduler URL such as tcp://host:8786; default DASK_SCHEDULER_ADDRESS, else in-process.",
     ),
-    worker_memory: str | None = typer.Option(
-        None,
-        "--worker-memory",
-        help="Memory limit of each local:N worker, e.g. 4GiB; default DASK_WORKER_MEMORY (auto).",
-    ),
+    worker_memory: str | None = WORKER_MEMORY,
     block_hours: int | None = typer.Option(
         None,
         "--block-hours",
@@ -173,6 +178,10 @@ def _number(value: object) -> str:
     return "-" if not isinstance(value, int | float) or value != value else f"{value:.5g}"
 
 
+@overload
+def _utc(moment: datetime) -> datetime: ...
+@overload
+def _utc(moment: None) -> None: ...
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -243,24 +252,80 @@ def rollback(name: str = typer.Argument(..., help="Model name, e.g. asset_price.
 
 def analyze(
     as_of: datetime | None = typer.Option(
-        None, "--as-of", help="Analyse this hour (UTC) instead of the latest; for backfills."
+        None,
+        "--as-of",
+        help="Analyse this hour (UTC) instead of the latest; with --since, the last hour.",
+    ),
+    since: datetime | None = typer.Option(
+        None,
+        "--since",
+        help="Backfill: analyse every hour from this one (UTC) to --as-of (default the latest "
+        "candle), each as it stood then; hours analysed before by the same versions are skipped.",
+    ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="With --since: spread the hours over a Dask cluster, local:N (N workers here) or a "
+        "scheduler URL such as tcp://host:8786; default DASK_SCHEDULER_ADDRESS, else in-process.",
+    ),
+    worker_memory: str | None = WORKER_MEMORY,
+    run_hours: int = typer.Option(
+        24, "--run-hours", min=1, help="With --cluster: consecutive hours one task analyses."
     ),
 ) -> None:
-    """Run the active models at the latest hour (or --as-of) and write every layer table:
-    regime, sentiment, dominance, indicators, sectors, predictions, suggestions, signals.
+    """Run the active models at the latest hour (or --as-of, or every hour from --since) and
+    write every layer table: regime, sentiment, dominance, indicators, sectors, predictions,
+    suggestions, signals.
     """
-    from serving.batch.analyze import analyze as run_analysis
-    from serving.inference.models_cache import ActiveModels
-    from serving.inference.predictor import Predictor
-    from store.datasets import load_window
     from store.tracking import configure_tracking
 
     engine = migrated_engine()
     settings_env = get_settings()
     configure_tracking(settings_env.resolved_mlflow_tracking_uri, settings_env.artifact_root)
+    if since is None:
+        _analyse_one_hour(engine, _utc(as_of))
+        return
+    hours = _backfill_hours(engine, _utc(since), _utc(as_of))
+    address = cluster or settings_env.dask_scheduler_address
+    where = f" on the cluster at {address}" if address else ""
+    span = f"{hours[0]:%Y-%m-%d %H:%M} to {hours[-1]:%Y-%m-%d %H:%M} UTC"
+    console.print(f"analysing {len(hours)} hours, {span}{where}")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("hours", total=len(hours))
+        if address:
+            from cluster.connect import connect
+            from serving.batch.cluster_backfill import Stores, backfill_on_cluster
+
+            stores = Stores(
+                settings_env.resolved_database_url,
+                settings_env.resolved_mlflow_tracking_uri,
+                settings_env.artifact_root,
+            )
+            with connect(address, worker_memory or settings_env.dask_worker_memory) as client:
+                analysed = backfill_on_cluster(
+                    client, stores, hours, run_hours, lambda done: progress.advance(task, done)
+                )
+        else:
+            from serving.batch.backfill import analysed_hours
+            from serving.inference.models_cache import ActiveModels
+            from serving.inference.predictor import Predictor
+
+            analysed = []
+            for hour, written in analysed_hours(engine, Predictor(ActiveModels(engine)), hours):
+                analysed.append((hour, written))
+                progress.advance(task)
+    _report_backfill(analysed)
+
+
+def _analyse_one_hour(engine: Engine, as_of: datetime | None) -> None:
+    from serving.batch.analyze import analyze as run_analysis
+    from serving.inference.models_cache import ActiveModels
+    from serving.inference.predictor import Predictor
+    from store.datasets import load_window
+
     predictor = Predictor(ActiveModels(engine))
     # Only the hours the features need, not the whole history (`recent` keeps no more).
-    panel = load_window(engine, predictor.history_hours(), until=_utc(as_of))
+    panel = load_window(engine, predictor.history_hours(), until=as_of)
     report = run_analysis(engine, predictor, panel)
     table = Table("table", "rows written", title=f"analysis at {report.as_of:%Y-%m-%d %H:%M} UTC")
     for name, count in sorted(report.written.items()):
@@ -268,6 +333,34 @@ def analyze(
     console.print(table)
     for note in report.skipped:
         console.print(f"  skipped {note}")
+
+
+def _backfill_hours(engine: Engine, since: datetime, until: datetime | None) -> list[datetime]:
+    """Every hour from `since` to `until` (default: the latest candle) that has candles."""
+    import pandas as pd
+
+    from store.datasets import candle_extent
+
+    if until is not None and since > until:
+        raise ValueError(f"--since {since:%Y-%m-%d %H:%M} is after --as-of {until:%Y-%m-%d %H:%M}")
+    first, last, _ = candle_extent(engine, since=since, until=until)
+    hours = pd.date_range(first, last, freq="h")
+    return [hour.to_pydatetime() for hour in hours]
+
+
+def _report_backfill(analysed: list[tuple[datetime, dict[str, int]]]) -> None:
+    """Rows written by table over the backfill, and how many hours were analysed before."""
+    totals: Counter[str] = Counter()
+    for _, written in analysed:
+        totals.update(written)
+    table = Table("table", "rows written")
+    for name, count in sorted(totals.items()):
+        table.add_row(name, str(count))
+    console.print(table)
+    again = sum(1 for _, written in analysed if not any(written.values()))
+    console.print(
+        f"{len(analysed)} hours analysed; {again} of them had been before (nothing written)"
+    )
 
 
 def evaluate(
