@@ -64,6 +64,7 @@ def connect(address: str, worker_memory: str = AUTO_MEMORY) -> Iterator[Client]:
     A remote cluster's workers keep the limit they were started with.
     """
     parsed = ClusterAddress.parse(address)
+    _quiet_distributed()
     if parsed.workers is not None:
         with (
             LocalCluster(
@@ -89,3 +90,11 @@ def connect(address: str, worker_memory: str = AUTO_MEMORY) -> Iterator[Client]:
         ) from error
     with client:
         yield client
+
+
+def _quiet_distributed() -> None:
+    """Dask's scheduler and nannies narrate every worker and connection at INFO, dozens of
+    lines a run; the commands report their own progress. Warnings still show, and everything
+    does when the root logger is at DEBUG."""
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(logging.WARNING)

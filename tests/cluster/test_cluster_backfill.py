@@ -119,6 +119,7 @@ def test_the_cluster_backfill_writes_what_the_in_process_one_does(store: Store) 
     code, output = backfill(store.env(there), last, "--cluster", "local:2", "--run-hours", "2")
     assert code == 0, output
     assert "on the cluster at local:2" in output
+    assert "distributed.scheduler" not in output  # Dask's INFO narration is kept quiet
     expected = written(here)
     assert len(expected[1]) == HOURS
     assert written(there) == expected
