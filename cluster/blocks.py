@@ -19,7 +19,6 @@ shuffle of the whole feature matrix; a time block holds every coin of its hours 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -93,14 +92,6 @@ def block_rows(
     hours = data.timestamps
     keep = (hours >= block.start) & (hours <= block.end)
     return data.X.loc[keep], data.y.loc[keep]
-
-
-def joined(parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The blocks' rows in time order, as one feature and one label frame."""
-    filled = [part for part in parts if not part[0].empty]
-    if not filled:
-        return pd.DataFrame(), pd.DataFrame()
-    return pd.concat([X for X, _ in filled]), pd.concat([y for _, y in filled])
 
 
 @lru_cache(maxsize=4)

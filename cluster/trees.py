@@ -1,6 +1,8 @@
 """The cross-sectional families' boosters trained data-parallel on the workers.
 
-`xgboost.dask` splits the rows over the workers, each builds its histograms from its share
+`xgboost.dask` takes the rows where they are (a `cluster.rows.BlockFrame`: each time block's
+selected rows on the worker that computed them; a frame in this process is spread over the
+workers first), each worker builds its histograms from its share
 and the workers agree on every split through XGBoost's own allreduce; the result is an
 ordinary `xgboost.Booster`, saved, registered and served like one fitted in-process. The
 trees are not bit-identical to a single process's (the quantile sketches are merged from
@@ -10,16 +12,19 @@ the shares), so the validation metrics agree within a tolerance rather than exac
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 from distributed import Client
 from xgboost.collective import Config
 from xgboost.dask import DaskXGBRegressor
 
+from cluster.rows import BlockFrame
 from models.families.xgb import EvalSet
 
 # A worker lost in the middle of a fit leaves the others waiting in an allreduce for ever;
@@ -42,15 +47,27 @@ class DaskRegressorFitter:
             **params, coll_cfg=Config(timeout=timeout, tracker_timeout=timeout)
         )
         estimator.client = self.client
-        shares = max(1, len(self.client.scheduler_info()["workers"]))
         evals = None
         if eval_set is not None:
-            evals = [(self._spread(eval_set[0], shares), self._spread(eval_set[1], shares))]
-        estimator.fit(
-            self._spread(X, shares), self._spread(y, shares), eval_set=evals, verbose=False
-        )
+            evals = [self._collections(*eval_set)]
+        estimator.fit(*self._collections(X, y), eval_set=evals, verbose=False)
         best = int(estimator.best_iteration) if eval_set is not None else None
         return estimator.get_booster(), best
+
+    def _collections(self, X: pd.DataFrame | BlockFrame, y: pd.Series) -> tuple[Any, Any]:
+        """Features and target as dask collections of the same partitions."""
+        if not isinstance(X, BlockFrame):
+            shares = max(1, len(self.client.scheduler_info()["workers"]))
+            return self._spread(X, shares), self._spread(y, shares)
+        bounds = np.cumsum([0, *X.lengths()])
+        values = y.reset_index(drop=True)
+        targets = [
+            self.client.scatter(values.iloc[start:end].reset_index(drop=True), hash=False)
+            for start, end in itertools.pairwise(bounds)
+        ]
+        features = dd.from_delayed(X.parts(), meta=X.meta(), verify_meta=False)
+        target = dd.from_delayed(targets, meta=values.iloc[:0], verify_meta=False)
+        return features, target
 
     def _spread(self, frame: pd.DataFrame | pd.Series, shares: int) -> Any:
         """The rows in `shares` partitions held by the workers (dask has no MultiIndex)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,95 @@ from models.skill import EDGE, NO_EDGE, horizon_blocks, skill_interval
 from models.splits import Fold, WalkForwardSplit
 
 FamilyFactory = Callable[[], ModelFamily]
+# Row positions in a family's data: an array of them, or a slice (all rows: no copy).
+Positions = np.ndarray | slice
+
+
+class Rows(Protocol):
+    """A family's labelled rows, wherever their features are held.
+
+    Validation needs the labels and the hours here, but the features only through the
+    family: fitted on some rows, predicting others, and the few columns its serving
+    transform and scores read. `InMemoryRows` holds them in this process;
+    `cluster.rows.BlockRows` leaves them on the workers of a Dask cluster.
+    """
+
+    @property
+    def y(self) -> pd.DataFrame: ...
+
+    @property
+    def timestamps(self) -> pd.DatetimeIndex: ...
+
+    @property
+    def columns(self) -> list[str]:
+        """The feature columns."""
+        ...
+
+    def fit(self, family: ModelFamily, positions: Positions) -> ModelFamily:
+        """`family` (unfitted) fitted on the rows at `positions`."""
+        ...
+
+    def predict(
+        self, family: ModelFamily, positions: Positions
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The raw predictions of a fitted `family` and its baseline on those rows."""
+        ...
+
+    def described(self, family: ModelFamily, positions: Positions) -> TrainingData:
+        """The rows' labels and the features `family` serves, scores and calibrates with."""
+        ...
+
+    def tail(self, count: int) -> pd.DataFrame:
+        """The features of the last `count` rows (a model's signature)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InMemoryRows:
+    """`Rows` over a `TrainingData` in this process: every column is described."""
+
+    data: TrainingData
+
+    @property
+    def y(self) -> pd.DataFrame:
+        return self.data.y
+
+    @property
+    def timestamps(self) -> pd.DatetimeIndex:
+        return self.data.timestamps
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.data.X.columns)
+
+    def fit(self, family: ModelFamily, positions: Positions) -> ModelFamily:
+        train = self._rows(positions)
+        return family.fit(train.X, train.y)
+
+    def predict(
+        self, family: ModelFamily, positions: Positions
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        X = self.data.X.iloc[positions]
+        return family.predict(X), family.baseline(X)
+
+    def described(self, family: ModelFamily, positions: Positions) -> TrainingData:
+        return self._rows(positions)
+
+    def _rows(self, positions: Positions) -> TrainingData:
+        if isinstance(positions, slice) and positions == slice(None):
+            return self.data
+        return self.data.rows(positions)
+
+    def tail(self, count: int) -> pd.DataFrame:
+        return self.data.X.tail(count)
+
+
+Data = TrainingData | Rows
+
+
+def as_rows(data: Data) -> Rows:
+    """Rows in memory are their own `InMemoryRows`."""
+    return InMemoryRows(data) if isinstance(data, TrainingData) else data
 
 
 def better(candidate: float, reference: float, lower_is_better: bool) -> bool:
@@ -40,7 +129,8 @@ class ValidationResult:
     """OOF rows of every fold; `scored` marks those of folds with an earlier fold to learn from."""
 
     folds: list[Fold]
-    oof: TrainingData
+    oof: TrainingData  # only the columns the family serves with where the rows are remote
+    positions: np.ndarray  # of the OOF rows in the validated data
     raw: pd.DataFrame
     served: pd.DataFrame
     baseline: pd.DataFrame
@@ -67,31 +157,34 @@ class ValidationResult:
 
 def walk_forward(
     make_family: FamilyFactory,
-    data: TrainingData,
+    data: Data,
     splitter: WalkForwardSplit,
     on_fold: Callable[[Fold], None] | None = None,
 ) -> ValidationResult:
     """Fit and predict fold by fold; serve each fold through a transform fitted before it."""
-    folds = splitter.split(data.timestamps)
+    rows = as_rows(data)
+    folds = splitter.split(rows.timestamps)
     if len(folds) < 2:
         raise ValueError("validation needs at least 2 folds: the first one trains the serving")
     raw_parts, baseline_parts = [], []
     for fold in folds:
-        train, test = data.rows(fold.train_index), data.rows(fold.test_index)
-        family = make_family().fit(train.X, train.y)
-        raw_parts.append(family.predict(test.X))
-        baseline_parts.append(family.baseline(test.X))
+        family = rows.fit(make_family(), fold.train_index)
+        raw_part, baseline_part = rows.predict(family, fold.test_index)
+        raw_parts.append(raw_part)
+        baseline_parts.append(baseline_part)
         if on_fold:
             on_fold(fold)
-    oof = data.rows(np.concatenate([fold.test_index for fold in folds]))
+    positions = np.concatenate([fold.test_index for fold in folds])
+    scorer = make_family()
+    oof = rows.described(scorer, positions)
     raw, baseline = pd.concat(raw_parts), pd.concat(baseline_parts)
     bounds = np.cumsum([0, *(len(fold.test_index) for fold in folds)])
     served = pd.concat([_served_fold(make_family, oof, raw, bounds, k) for k in range(len(folds))])
     scored = np.arange(len(oof.X)) >= bounds[1]
-    scorer = make_family()
     return ValidationResult(
         folds=folds,
         oof=oof,
+        positions=positions,
         raw=raw,
         served=served,
         baseline=baseline,
@@ -107,12 +200,18 @@ def walk_forward(
     )
 
 
-def fit_final(
-    make_family: FamilyFactory, data: TrainingData, result: ValidationResult
-) -> ModelFamily:
+def fit_final(make_family: FamilyFactory, data: Data, result: ValidationResult) -> ModelFamily:
     """The version to register: fitted on every row, its serving fitted on all OOF rows."""
-    family = make_family().fit(data.X, data.y)
+    family = as_rows(data).fit(make_family(), slice(None))
     return family.calibrate(result.oof.X, result.raw, result.oof.y)
+
+
+def served_on(family: ModelFamily, data: Data, positions: Positions) -> pd.DataFrame:
+    """What a fitted, calibrated `family` serves for the rows at `positions`
+    (`ModelFamily.predict_calibrated`, wherever the rows are)."""
+    rows = as_rows(data)
+    raw, _ = rows.predict(family, positions)
+    return family.serve(rows.described(family, positions).X, raw)
 
 
 def _served_fold(

@@ -35,7 +35,15 @@ from models.families import FAMILIES, InsufficientData, ModelFamily, TrainingDat
 from models.panel import MarketPanel
 from models.skill import NO_EDGE
 from models.splits import WalkForwardSplit
-from models.validation import ValidationResult, better, fit_final, walk_forward
+from models.validation import (
+    Rows,
+    ValidationResult,
+    as_rows,
+    better,
+    fit_final,
+    served_on,
+    walk_forward,
+)
 from store import registry
 from store.pyfunc import FAMILY_ARTIFACT, FamilyModel, load_registered, save_bundle
 from store.tracking import experiment_for
@@ -137,8 +145,8 @@ class TrainingSource(Protocol):
     where its estimators fit.
 
     `PanelSource` does both here from one panel; `cluster.source.ClusterSource` computes the
-    rows on the workers of a Dask cluster, block by block, and fits the tree families'
-    boosters there. Validation and registration do not change.
+    rows on the workers of a Dask cluster, block by block, and leaves their features there
+    (`models.validation.Rows`). Validation and registration do not change.
     """
 
     @property
@@ -150,7 +158,7 @@ class TrainingSource(Protocol):
     @property
     def symbols(self) -> list[str]: ...
 
-    def rows(self, family: ModelFamily) -> TrainingData: ...
+    def rows(self, family: ModelFamily) -> TrainingData | Rows: ...
 
     def fitting(self, family: ModelFamily) -> ModelFamily:
         """`family` (unfitted) set to fit where this source fits."""
@@ -192,7 +200,7 @@ def as_source(data: Data) -> TrainingSource:
 
 def validate_family(
     layer: str, panel: Data, settings: TrainSettings, horizon: int | None = None
-) -> tuple[TrainingData, ValidationResult]:
+) -> tuple[TrainingData | Rows, ValidationResult]:
     family = settings.family(layer, horizon)
     data = training_data(family, panel, settings)
     fitting = as_source(panel).fitting(family)
@@ -200,7 +208,7 @@ def validate_family(
     return data, result
 
 
-def training_data(family: ModelFamily, panel: Data, settings: TrainSettings) -> TrainingData:
+def training_data(family: ModelFamily, panel: Data, settings: TrainSettings) -> TrainingData | Rows:
     """The family's labelled rows; InsufficientData if they cannot fill the walk-forward."""
     data = as_source(panel).rows(family)
     settings.splitter(family.horizon).split(data.timestamps)
@@ -323,8 +331,8 @@ def train_family(
     configuration.update(
         mlflow_run_id=run_id,
         model_uri=f"models:/{name}/{version}",
-        features=list(data.X.columns),
-        training_rows=len(data.X),
+        features=as_rows(data).columns,
+        training_rows=len(as_rows(data).y),
         # Validation, the final fit and registration: what `model_training_time` reports.
         training_seconds=round(time.monotonic() - started, 2),
         **result.window,
@@ -335,7 +343,7 @@ def train_family(
         # No prediction names this version yet: its live figures start from empty sums.
         metrics = {**metrics, LIVE_SUMS_KEY: LiveSums().to_json()}
         registry.finish_training(session, trained, version, configuration, metrics)
-        promoted, reason = _decide_promotion(session, family, result, settings.force)
+        promoted, reason = _decide_promotion(session, family, data, result, settings.force)
         if promoted:
             registry.promote(session, name, version)
         status = "active" if promoted else "inactive"
@@ -391,7 +399,11 @@ def family_configuration(
 
 
 def _decide_promotion(
-    session: Session, family: ModelFamily, result: ValidationResult, force: bool
+    session: Session,
+    family: ModelFamily,
+    data: TrainingData | Rows,
+    result: ValidationResult,
+    force: bool,
 ) -> tuple[bool, str]:
     """Promote only a version whose served output beats the active one's on this run's window.
 
@@ -408,8 +420,9 @@ def _decide_promotion(
         return True, "no active version"
     try:
         incumbent_family = load_registered(active.configuration or {})
-        X, y = result.oof.X.loc[result.scored], result.oof.y.loc[result.scored]
-        incumbent = incumbent_family.score(y, incumbent_family.predict_calibrated(X))[metric]
+        served = served_on(incumbent_family, data, result.positions[result.scored])
+        y = result.oof.y.loc[result.scored]
+        incumbent = incumbent_family.score(y, served)[metric]
     except Exception as error:  # an unreadable incumbent must not block a good candidate
         log.warning("could not re-score active %s: %s", family.registered_name, error)
         return True, f"active version {active.version} could not be re-scored: {error}"
@@ -425,7 +438,7 @@ def log_and_register(
     artifact_root: Path,
     layer: str,
     family: ModelFamily,
-    data: TrainingData,
+    data: TrainingData | Rows,
     result: ValidationResult,
     configuration: dict[str, Any],
 ) -> tuple[str, str]:
@@ -455,7 +468,7 @@ def log_and_register(
         mlflow.log_dict(result.calibration, "calibration.json")
         _log_figures(family, result)
         bundle = save_bundle(family, Path(d) / FAMILY_ARTIFACT)
-        sample = data.X.tail(SIGNATURE_ROWS)
+        sample = as_rows(data).tail(SIGNATURE_ROWS)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=FamilyModel(),

@@ -109,6 +109,12 @@ class AssetPriceFamily(CrossSectionalFamily):
     horizon_lines: ClassVar[bool] = True
     quick_params: ClassVar[dict[str, Any]] = {"n_estimators": 40}
     empty_reason: ClassVar[str] = "no coin has a candle at this hour"
+    # The one-line factors its ranking is compared with, and what its confidence and
+    # interval scale with.
+    serving_columns: ClassVar[tuple[str, ...] | None] = (
+        *(RANKED_PREFIX + name for name in FACTOR_NAMES),
+        *VOLATILITY_COLUMNS,
+    )
 
     @property
     def registered_name(self) -> str:

@@ -91,6 +91,10 @@ class ModelFamily(ABC):
     quick_params: ClassVar[Mapping[str, Any]] = {}
     # Why `serve_at` can come back empty, for the analysis report.
     empty_reason: ClassVar[str] = "nothing to serve at this hour"
+    # The feature columns `calibrate`, `serve`, `baseline`, `score` and `calibration_report`
+    # read (None: any of them). Training on a cluster brings only these to its process
+    # (`cluster.rows`); tests/cluster/test_rows.py checks that validation needs no other.
+    serving_columns: ClassVar[tuple[str, ...] | None] = None
 
     @property
     def registered_name(self) -> str:

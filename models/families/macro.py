@@ -185,6 +185,8 @@ class MacroRegimeFamily(ModelFamily):
     outputs: ClassVar[tuple[TableOutput, ...]] = (TableOutput("market_regime_analysis"),)
     quick_horizon: ClassVar[int | None] = 48
     quick_params: ClassVar[dict[str, Any]] = {"n_estimators": 40}
+    # Its base margin and the reference its calibration is judged against.
+    serving_columns: ClassVar[tuple[str, ...] | None] = CLIMATOLOGY_COLUMNS
 
     @property
     def climatology_hours(self) -> int:

@@ -49,6 +49,11 @@ class SectorRotationFamily(CrossSectionalFamily):
     quick_horizon: ClassVar[int | None] = 48
     quick_params: ClassVar[dict[str, Any]] = {"n_estimators": 40}
     empty_reason: ClassVar[str] = "no sector has candles at this hour"
+    # The candidate one-line factors its ranking is compared with.
+    serving_columns: ClassVar[tuple[str, ...] | None] = tuple(
+        RANKED_PREFIX + name
+        for name in ("sector_vol_168h", "sector_relative_24h", "sector_relative_168h")
+    )
 
     @property
     def history_hours(self) -> int:

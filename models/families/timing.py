@@ -142,6 +142,8 @@ class TradeTimingFamily(ModelFamily):
         "sequence": {"max_epochs": 3},
     }
     empty_reason: ClassVar[str] = "no coin has a side with a positive expected return after fees"
+    # Its baseline and the prior its serving shrinks toward.
+    serving_columns: ClassVar[tuple[str, ...] | None] = BASE_RATE_COLUMNS
 
     # Fitted state: the estimator kept ("gru" or "trees") and its model.
     estimator_: str

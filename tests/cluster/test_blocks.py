@@ -7,6 +7,7 @@ shows that the check can fail.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from itertools import pairwise
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cluster.blocks import Block, Scope, block_rows, joined, time_blocks
+from cluster.blocks import Block, Scope, block_rows, time_blocks
 from db import migrate
 from db.engine import make_engine
 from models.families import ModelFamily
@@ -40,6 +41,14 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scope, MarketPanel
     panel = load_panel(engine)
     engine.dispose()
     return Scope(url), panel
+
+
+def joined(parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The blocks' rows in time order, as one feature and one label frame."""
+    filled = [part for part in parts if not part[0].empty]
+    if not filled:
+        return pd.DataFrame(), pd.DataFrame()
+    return pd.concat([X for X, _ in filled]), pd.concat([y for _, y in filled])
 
 
 def block_built(scope: Scope, family: ModelFamily, panel: MarketPanel) -> tuple[pd.DataFrame, ...]:

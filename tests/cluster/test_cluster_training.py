@@ -20,18 +20,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from cli.cli_runner import run_cli
 from distributed import Client
+from distributed.client import FutureCancelledError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from xgboost.core import XGBoostError
 
 from cluster import trees
 from cluster.connect import connect
+from cluster.rows import BlockRows
 from cluster.source import ClusterSource
 from db.schema import Prediction
-from models.families import FAMILIES
+from models.families import FAMILIES, TradeTimingFamily
 from serving.inference.models_cache import ActiveModels
 from serving.inference.predictor import Predictor, recent
 from small_training import LAYERS, SETTINGS, LocalStores
@@ -139,6 +142,27 @@ def test_cluster_trained_versions_are_analysed_and_served(
 
 
 @pytest.mark.slow
+def test_a_family_fitted_here_fits_on_a_bounded_sample_of_whole_hours(
+    tmp_path: Path, dask_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path)
+    source = ClusterSource.open(
+        dask_client, store.database_url, block_hours=BLOCK_HOURS, local_fit_rows=1000
+    )
+    rows = source.rows(SETTINGS.family("timing"))
+    assert isinstance(rows, BlockRows)
+    fitted_on: list[pd.DataFrame] = []
+    monkeypatch.setattr(TradeTimingFamily, "fit", lambda self, X, y: fitted_on.append(X) or self)
+    rows.fit(SETTINGS.family("timing"), slice(None))
+    [X] = fitted_on
+    assert 900 < len(X) <= 1000
+    assert list(X.columns) == rows.columns
+    hours = X.index.get_level_values("timestamp")
+    every_coin = rows.y.index.get_level_values("timestamp").value_counts()
+    assert (hours.value_counts() == every_coin.reindex(hours.unique())).all()
+
+
+@pytest.mark.slow
 def test_a_worker_killed_midway_costs_a_rerun_not_the_run(
     tmp_path: Path, in_process: tuple[Store, list[TrainOutcome]], dask_client: Client
 ) -> None:
@@ -169,9 +193,10 @@ def test_a_worker_lost_in_a_tree_fit_ends_the_run_cleanly_and_soon(
     tmp_path: Path, dask_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Killed during an xgboost.dask fit, a worker takes the fit down (the surviving one
-    would wait in its allreduce for ever without the collective timeout): the run ends as
-    `error` and the active version keeps serving. When the kill lands as a fit's last task
-    is finishing, the run completes instead; either way nothing is left half done."""
+    would wait in its allreduce for ever without the collective timeout, or the scheduler
+    cancels the fit whose worker and partitions are gone): the run ends as `error` and the
+    active version keeps serving. When the kill lands as a fit's last task is finishing, the
+    run completes instead; either way nothing is left half done."""
     store = Store(tmp_path)
     [active] = train_layers(store.stores(), load_panel(store.engine), ["sector"], SETTINGS)
     monkeypatch.setattr(trees, "COLLECTIVE_TIMEOUT_SECONDS", 5)
@@ -183,7 +208,7 @@ def test_a_worker_lost_in_a_tree_fit_ends_the_run_cleanly_and_soon(
     try:
         train_layers(store.stores(), source, ["sector"], replace(SETTINGS, force=True))
         failed = False
-    except (ValueError, XGBoostError):
+    except (ValueError, XGBoostError, FutureCancelledError):
         failed = True
     killer.join()
     assert killed, "no worker was killed during a fit"
