@@ -16,8 +16,8 @@ every 0.2 s over the process and its descendants: the cluster's nannies and work
 children of the training process), and each family's validation metric.
 
     .venv/bin/python benchmarks/scale.py [--coins 30 100] [--days 365] [--workers 2]
-        [--worker-memory 3GiB] [--block-hours 2184] [--layers macro sector asset timing]
-        [--modes in-process cluster]
+        [--worker-memory 3GiB] [--block-hours 2184] [--local-fit-rows 250000]
+        [--layers macro sector asset timing] [--modes in-process cluster]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from typing import Any
 import psutil
 
 from cluster.blocks import DEFAULT_BLOCK_HOURS
+from cluster.rows import LOCAL_FIT_ROWS
 
 GIB = 1024**3
 MODES = ["in-process", "cluster"]
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--layers", nargs="+", default=["macro", "sector", "asset", "timing"])
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
     parser.add_argument("--block-hours", type=int, default=DEFAULT_BLOCK_HOURS)
+    parser.add_argument("--local-fit-rows", type=int, default=LOCAL_FIT_ROWS)
     parser.add_argument("--run", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -111,6 +113,10 @@ def child(args: argparse.Namespace, mode: str, database: str) -> dict[str, Any]:
         args.worker_memory,
         "--seed",
         str(args.seed),
+        "--block-hours",
+        str(args.block_hours),
+        "--local-fit-rows",
+        str(args.local_fit_rows),
         "--layers",
         *args.layers,
     ]
@@ -145,6 +151,7 @@ def train_once(args: argparse.Namespace) -> dict[str, Any]:
         if args.run == "cluster":
             with connect(f"local:{args.workers}", args.worker_memory) as client:
                 source = ClusterSource.open(client, args.database, block_hours=args.block_hours)
+                source.local_fit_rows = args.local_fit_rows
                 outcomes = train_layers(stores, source, args.layers, settings)
         else:
             outcomes = train_layers(stores, load_panel(engine), args.layers, settings)
@@ -191,7 +198,8 @@ def peak_memory() -> Iterator[dict[int, int]]:
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"workers: {args.workers} x 1 thread, {args.worker_memory} each, blocks of "
-        f"{args.block_hours} h; QUICK settings, 24 h",
+        f"{args.block_hours} h, local fits on at most {args.local_fit_rows:,} rows; QUICK "
+        "settings, 24 h",
         "| coins | days | mode | wall s | trainer peak GiB | worker peaks GiB | metrics |",
         "|---:|---:|---|---:|---:|---|---|",
     ]
