@@ -68,7 +68,7 @@ SIGNAL_KINDS = ("none", "momentum", "low_volatility")
 MAX_SIGNAL_STRENGTH = 0.5
 SIGNAL_HORIZON_HOURS = 24
 
-MAX_COINS = 200
+MAX_COINS = 1000
 MIN_COINS_FOR_STABLECOIN = 12
 COIN_COLUMNS = ("symbol", "name", "sector")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -100,7 +100,8 @@ _NON_ALT_SECTORS = ("Bitcoin", "Ethereum & Smart Contracts", "Stablecoins")
 _ALT_SECTORS = tuple(s for s in SECTORS if s not in _NON_ALT_SECTORS)
 
 # Made-up coin names are head + tail; the first two letters of each are unique within
-# their tuple, so the 4-letter symbols are unique for the first 16 * 13 = 208 alts.
+# their tuple, so the 4-letter symbols are unique for the first 16 * 13 = 208 alts. The
+# alts after those repeat them, numbered by their round: ZOAN, ..., ZOAN2, ..., ZOAN3.
 # fmt: off
 _NAME_HEADS = ("Zor", "Kal", "Vex", "Tor", "Nov", "Quan", "Lum", "Fex",
                "Oro", "Myr", "Sol", "Hel", "Dra", "Pyx", "Bel", "Cyr")
@@ -419,8 +420,10 @@ def _alt_coin(i: int) -> tuple[str, str, str]:
     head = _NAME_HEADS[i % len(_NAME_HEADS)]
     tail = _NAME_TAILS[(5 * i) % len(_NAME_TAILS)]
     sector = _ALT_SECTORS[i % len(_ALT_SECTORS)]
-    name = f"{head}{tail} {_SECTOR_PROFILES[sector].name_suffix}"
-    return (head[:2] + tail[:2]).upper(), name, sector
+    round_number = i // (len(_NAME_HEADS) * len(_NAME_TAILS)) + 1
+    mark = "" if round_number == 1 else str(round_number)
+    name = f"{head}{tail}{mark} {_SECTOR_PROFILES[sector].name_suffix}"
+    return (head[:2] + tail[:2]).upper() + mark, name, sector
 
 
 def _coin_profile(coins: pd.DataFrame, rng: np.random.Generator) -> _CoinProfile:

@@ -179,6 +179,15 @@ def test_coins_have_seeded_sectors_and_plausible_symbols(year_market: SyntheticM
     assert coins["name"].str.len().gt(0).all()
 
 
+def test_the_largest_market_has_a_unique_symbol_and_name_per_coin() -> None:
+    coins = generate_market(MAX_COINS, 1, seed=0).coins
+    assert len(coins) == MAX_COINS
+    assert coins["symbol"].is_unique and coins["name"].is_unique
+    assert all(re.fullmatch(r"[A-Z]{2,6}[0-9]?", symbol) for symbol in coins["symbol"])
+    # The first 208 alts keep the names they had before markets grew past 200 coins.
+    assert "ZOAN" in set(coins["symbol"]) and "ZOAN2" in set(coins["symbol"])
+
+
 def test_stablecoin_only_in_larger_markets_and_stays_pegged(
     year_market: SyntheticMarket,
 ) -> None:
