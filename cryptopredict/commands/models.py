@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from typing import overload
 
 import typer
@@ -291,30 +293,47 @@ def analyze(
     span = f"{hours[0]:%Y-%m-%d %H:%M} to {hours[-1]:%Y-%m-%d %H:%M} UTC"
     console.print(f"analysing {len(hours)} hours, {span}{where}")
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("hours", total=len(hours))
+        advance = partial(progress.advance, progress.add_task("hours", total=len(hours)))
         if address:
-            from cluster.connect import connect
-            from serving.batch.cluster_backfill import Stores, backfill_on_cluster
-
-            stores = Stores(
-                settings_env.resolved_database_url,
-                settings_env.resolved_mlflow_tracking_uri,
-                settings_env.artifact_root,
-            )
-            with connect(address, worker_memory or settings_env.dask_worker_memory) as client:
-                analysed = backfill_on_cluster(
-                    client, stores, hours, run_hours, lambda done: progress.advance(task, done)
-                )
+            memory = worker_memory or settings_env.dask_worker_memory
+            analysed = _backfill_on_cluster(address, memory, hours, run_hours, advance)
         else:
-            from serving.batch.backfill import analysed_hours
-            from serving.inference.models_cache import ActiveModels
-            from serving.inference.predictor import Predictor
-
-            analysed = []
-            for hour, written in analysed_hours(engine, Predictor(ActiveModels(engine)), hours):
-                analysed.append((hour, written))
-                progress.advance(task)
+            analysed = _backfill_here(engine, hours, advance)
     _report_backfill(analysed)
+
+
+def _backfill_here(
+    engine: Engine, hours: list[datetime], advance: Callable[[int], None]
+) -> list[tuple[datetime, dict[str, int]]]:
+    from serving.batch.backfill import analysed_hours
+    from serving.inference.models_cache import ActiveModels
+    from serving.inference.predictor import Predictor
+
+    analysed = []
+    for hour, written in analysed_hours(engine, Predictor(ActiveModels(engine)), hours):
+        analysed.append((hour, written))
+        advance(1)
+    return analysed
+
+
+def _backfill_on_cluster(
+    address: str,
+    worker_memory: str,
+    hours: list[datetime],
+    run_hours: int,
+    advance: Callable[[int], None],
+) -> list[tuple[datetime, dict[str, int]]]:
+    from cluster.connect import connect
+    from serving.batch.cluster_backfill import Stores, backfill_on_cluster
+
+    settings_env = get_settings()
+    stores = Stores(
+        settings_env.resolved_database_url,
+        settings_env.resolved_mlflow_tracking_uri,
+        settings_env.artifact_root,
+    )
+    with connect(address, worker_memory) as client:
+        return backfill_on_cluster(client, stores, hours, run_hours, advance)
 
 
 def _analyse_one_hour(engine: Engine, as_of: datetime | None) -> None:
