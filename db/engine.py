@@ -32,8 +32,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _refuse_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """A liveness check at checkout without a round trip (`pool_pre_ping` sends a query, one
-    of six round trips of `POST /predictions`).
+    """A liveness check at checkout without a round trip (`pool_pre_ping` sends a query: it
+    was one of the seven round trips of a `POST /predictions`).
 
     The server sends an idle connection nothing unless it is closing it (a restart, a
     terminated backend, an idle timeout: its last message, then end of file), so a pooled
