@@ -42,10 +42,10 @@ LOCAL_FIT_ROWS = 250_000
 def described_columns(family: ModelFamily, columns: Sequence[str]) -> list[str]:
     """Those of `columns` that `family` serves, scores and calibrates with
     (`ModelFamily.serving_columns`; all of them for a family that names none)."""
-    wanted = family.serving_columns
-    if wanted is None:
+    if family.serving_columns is None:
         return list(columns)
-    return [column for column in columns if column in set(wanted)]
+    wanted = set(family.serving_columns)
+    return [column for column in columns if column in wanted]
 
 
 def sampled_hours(timestamps: pd.DatetimeIndex, limit: int, seed: int) -> np.ndarray:
