@@ -8,9 +8,11 @@ candles of [start - warm-up, end + horizon] as from the whole history, equal whe
 are finite and within rounding where an exponential average has run long enough; the
 warm-up is the family's own longest chain of windows (`ModelFamily.history_hours`, the
 window serving reads too). Each task reads those candles of every coin from price_data
-itself (the database URL travels, not the data), builds the panel, calls the family's own
-`training_data` and keeps the rows of its block: one feature code path, and a task's memory
-bounded by (block + warm-up) hours times the coins, whatever the history.
+itself (the database URL travels, not the data), builds the panel and calls the family's own
+`training_data` for the rows from the block's first hour on, the warm-up read as history
+only (`ModelFamily.features(panel, since)`): one feature code path, and a task's memory
+bounded by the block's rows plus the warm-up's candles and per-coin indicators, whatever the
+history.
 
 Blocks rather than coins: the cross-sectional features (ranks, market and sector indexes)
 need every coin of an hour, so a per-coin partition would have to be regrouped by hour, a
@@ -34,8 +36,7 @@ from store.datasets import load_candles, load_coins
 
 HOUR = pd.Timedelta(hours=1)
 # A quarter of a year: with the families' warm-ups, each block reads 1.4 to 2.2 times its own
-# candles, and a task of the timing family (the widest rows) holds about
-# (block + warm-up) x coins x 2.9 kB.
+# candles, and a task of the timing family (the widest rows) builds block x coins of them.
 DEFAULT_BLOCK_HOURS = 24 * 91
 
 
@@ -86,7 +87,7 @@ def block_rows(
         return empty
     panel = MarketPanel.from_candles(candles, load_coins(engine))
     try:
-        data = family.training_data(panel)
+        data = family.training_data(panel, since=block.start)
     except InsufficientData:
         return empty
     hours = data.timestamps

@@ -31,7 +31,7 @@ from models.calibration import add_one_rate, probability_floor
 from models.factors import DEFAULT_FACTORS, factor_frame
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
 from models.families.outputs import TableOutput
-from models.families.served import VOLATILITY_LEVELS, atr_levels, rows_at
+from models.families.served import VOLATILITY_LEVELS, atr_levels, rows_at, rows_from
 from models.features import (
     EMA_SETTLE_HOURS,
     INDEX_WEIGHT_HOURS,
@@ -136,9 +136,9 @@ class AssetPriceFamily(CrossSectionalFamily):
     def history_hours(self) -> int:
         return TREND_WINDOW + EMA_SETTLE_HOURS + INDEX_WEIGHT_HOURS
 
-    def features(self, panel: MarketPanel) -> pd.DataFrame:
+    def features(self, panel: MarketPanel, since: pd.Timestamp | None = None) -> pd.DataFrame:
         """Ranks across the coins of each hour (`xs_*`), plus raw volatilities for confidence."""
-        coins = coin_features(panel)
+        coins = rows_from(coin_features(panel), since)
         sector_keys = pd.MultiIndex.from_arrays(
             [
                 coins.index.get_level_values("timestamp"),
@@ -147,7 +147,7 @@ class AssetPriceFamily(CrossSectionalFamily):
         )
         sectors = sector_features(panel)[list(SECTOR_COLUMNS)].reindex(sector_keys)
         sectors.index = coins.index
-        raw = pd.concat([coins, sectors, factor_frame(panel)], axis=1)
+        raw = pd.concat([coins, sectors, rows_from(factor_frame(panel), since)], axis=1)
         ranked = cross_sectional_ranks(raw).add_prefix(RANKED_PREFIX)
         return pd.concat([ranked, coins[list(VOLATILITY_COLUMNS)]], axis=1)
 
@@ -219,7 +219,7 @@ class AssetPriceFamily(CrossSectionalFamily):
         Served for every coin of the hour at once: a ranking is among all of them.
         """
         started = time.perf_counter()
-        X = rows_at(self.features(panel), as_of).reset_index(level="timestamp", drop=True)
+        X = rows_at(self.features(panel, as_of), as_of).reset_index(level="timestamp", drop=True)
         close = panel.close.loc[as_of].reindex(X.index)
         X = X.loc[close.notna()]
         if X.empty:

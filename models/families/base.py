@@ -129,15 +129,18 @@ class ModelFamily(ABC):
         and tests/cluster/test_blocks.py check each family's figure."""
 
     @abstractmethod
-    def features(self, panel: MarketPanel) -> pd.DataFrame:
-        """Features of every row, the latest (unlabelled) hour included."""
+    def features(self, panel: MarketPanel, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Features of every row from the hour `since` on (of every hour when None), the latest
+        (unlabelled) hour included. The panel's earlier hours are read as history only, so
+        serving builds the rows of the hour it serves and a training block those of its own
+        hours, not those of the warm-up before them."""
 
     @abstractmethod
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
         """Labels of every row; NaN where the future is not known yet."""
 
-    def training_data(self, panel: MarketPanel) -> TrainingData:
-        X = self.features(panel)
+    def training_data(self, panel: MarketPanel, since: pd.Timestamp | None = None) -> TrainingData:
+        X = self.features(panel, since)
         y = self.labels(panel).reindex(X.index)
         known = y.notna().all(axis=1)
         return TrainingData(X.loc[known], y.loc[known])

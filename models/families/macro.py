@@ -33,7 +33,7 @@ import xgboost as xgb
 
 from models.families.base import ModelFamily
 from models.families.outputs import TableOutput
-from models.families.served import rows_at
+from models.families.served import rows_at, rows_from
 from models.families.xgb import gain_importance, top_contributions, tree_params
 from models.features import (
     INDEX_WEIGHT_HOURS,
@@ -200,11 +200,11 @@ class MacroRegimeFamily(ModelFamily):
         return max(climatology + INDEX_WEIGHT_HOURS, MARKET_FEATURE_HOURS)
 
     # ---- data
-    def features(self, panel: MarketPanel) -> pd.DataFrame:
+    def features(self, panel: MarketPanel, since: pd.Timestamp | None = None) -> pd.DataFrame:
         climatology = regime_climatology(
             regime_labels(panel, self.horizon), self.horizon, self.climatology_hours
         )
-        return pd.concat([macro_features(panel), climatology], axis=1)
+        return rows_from(pd.concat([macro_features(panel), climatology], axis=1), since)
 
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
         return regime_labels(panel, self.horizon).to_frame("regime")
@@ -376,7 +376,7 @@ class MacroRegimeFamily(ModelFamily):
     def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
         """The market's regime at `as_of`: the most probable one, its probability (the
         confidence), each regime's, and the features that moved them most."""
-        X = rows_at(self.features(panel), as_of)
+        X = rows_at(self.features(panel, as_of), as_of)
         served = self.predict_calibrated(X)
         frame = served[["regime", "confidence", *PROBABILITY_COLUMNS]].astype(
             {column: float for column in ("confidence", *PROBABILITY_COLUMNS)}

@@ -17,7 +17,7 @@ import pandas as pd
 
 from models.families.cross_section import RANKED_PREFIX, CrossSectionalFamily
 from models.families.outputs import TableOutput
-from models.families.served import rows_at
+from models.families.served import rows_at, rows_from
 from models.features import (
     INDEX_WEIGHT_HOURS,
     TREND_WINDOW,
@@ -59,8 +59,8 @@ class SectorRotationFamily(CrossSectionalFamily):
     def history_hours(self) -> int:
         return BETA_WINDOW + TREND_WINDOW + INDEX_WEIGHT_HOURS
 
-    def features(self, panel: MarketPanel) -> pd.DataFrame:
-        per_sector = sector_features(panel).drop(columns=list(ERA_MARKERS))
+    def features(self, panel: MarketPanel, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        per_sector = rows_from(sector_features(panel), since).drop(columns=list(ERA_MARKERS))
         return cross_sectional_ranks(per_sector).add_prefix(RANKED_PREFIX)
 
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
@@ -79,7 +79,7 @@ class SectorRotationFamily(CrossSectionalFamily):
 
     def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
         """Each sector's aggregates at `as_of` beside its forecast strength, by sector."""
-        strength = self.predict_calibrated(rows_at(self.features(panel), as_of))
+        strength = self.predict_calibrated(rows_at(self.features(panel, as_of), as_of))
         aggregates = rows_at(sector_features(panel), as_of)
         joined = aggregates.join(strength[[self.output]])
         return joined.reset_index(level="timestamp", drop=True)

@@ -1,4 +1,4 @@
-"""Helpers the families' `serve_at` share: the rows of one hour, and ATR-based levels."""
+"""Helpers the families share: the rows of one hour or from one on, and ATR-based levels."""
 
 from __future__ import annotations
 
@@ -10,6 +10,16 @@ from models.panel import MarketPanel
 PERCENTILE_WINDOW = 720
 VOLATILITY_LEVELS = ((0.5, "low"), (0.8, "medium"), (1.01, "high"))
 RISK_LEVELS = ((0.5, "low"), (0.8, "medium"), (0.95, "high"), (1.01, "extreme"))
+
+
+def rows_from(frame: pd.DataFrame, hour: pd.Timestamp | None) -> pd.DataFrame:
+    """The rows of `frame` at `hour` and after (all of them when `hour` is None)."""
+    if hour is None:
+        return frame
+    timestamps = (
+        frame.index.get_level_values("timestamp") if frame.index.nlevels > 1 else frame.index
+    )
+    return frame.loc[timestamps >= hour]
 
 
 def rows_at(frame: pd.DataFrame, hour: pd.Timestamp) -> pd.DataFrame:

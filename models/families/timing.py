@@ -35,7 +35,7 @@ import xgboost as xgb
 from models.calibration import MIN_CALIBRATION_ROWS, ProbabilityCalibrator
 from models.families.base import ModelFamily
 from models.families.outputs import TableOutput
-from models.families.served import RISK_LEVELS, atr_levels, rows_at
+from models.families.served import RISK_LEVELS, atr_levels, rows_at, rows_from
 from models.families.xgb import gain_importance, tree_params
 from models.features import (
     COIN_FEATURES,
@@ -173,9 +173,15 @@ class TradeTimingFamily(ModelFamily):
         return base_rates + self.lookback + EMA_SETTLE_HOURS + INDEX_WEIGHT_HOURS
 
     # ---- data
-    def features(self, panel: MarketPanel) -> pd.DataFrame:
-        """Base rates of both sides, then the last `lookback` hours of the coin's features."""
-        windows, index = make_sequences(coin_features(panel), self.lookback)
+    def features(self, panel: MarketPanel, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Base rates of both sides, then the last `lookback` hours of the coin's features.
+
+        From `since` on, the windows are cut from the coin features of the hours they cover
+        only: the lag matrix, the widest frame of all the families, is built for the hours
+        asked for and not for the warm-up before them.
+        """
+        first = None if since is None else since - (self.lookback - 1) * HOUR
+        windows, index = make_sequences(rows_from(coin_features(panel), first), self.lookback)
         frame = pd.DataFrame(
             windows.reshape(len(windows), -1), index=index, columns=lag_columns(self.lookback)
         )
@@ -395,7 +401,7 @@ class TradeTimingFamily(ModelFamily):
     def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
         """The side worth entering at `as_of` for each coin, if any, after fees: entry, ATR
         target and stop, the side's probability, the expected R-multiple and the risk level."""
-        X = rows_at(self.features(panel), as_of)
+        X = rows_at(self.features(panel, as_of), as_of)
         if X.empty:
             return pd.DataFrame()
         X = X.reset_index(level="timestamp", drop=True)

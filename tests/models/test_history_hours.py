@@ -1,4 +1,5 @@
-"""A family's `history_hours` of candles give the features of the whole history.
+"""A family's `history_hours` of candles give the features of the whole history, and its
+features from an hour on are those rows of the whole frame.
 
 Serving reads only that window before the hour it serves, so a shorter figure than the
 family's windows need would serve features that differ from the ones its model was trained
@@ -66,3 +67,17 @@ def test_the_old_serving_window_is_too_short_for_the_macro_climatology(
     whole = last_hour_features(family, panel, len(panel.hours))
     windowed = last_hour_features(family, panel, 1500)
     assert largest_difference(windowed, whole) > 1e-3
+
+
+@pytest.mark.parametrize(("name", "family"), families(), ids=lambda value: str(value))
+def test_features_since_an_hour_are_the_rows_of_all_features_from_it(
+    panel: MarketPanel, name: str, family: ModelFamily
+) -> None:
+    """Serving and the cluster's blocks ask for the rows of their own hours only; the hours
+    before are read as history, so the rows asked for are exactly those of the whole frame."""
+    since = panel.hours[len(panel.hours) // 2]
+    whole = family.features(panel)
+    hours = whole.index.get_level_values("timestamp") if whole.index.nlevels > 1 else whole.index
+    expected = whole.loc[hours >= since]
+    assert 0 < len(expected) < len(whole)
+    pd.testing.assert_frame_equal(family.features(panel, since), expected)

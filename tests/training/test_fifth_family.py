@@ -25,7 +25,7 @@ from db import migrate
 from db.engine import make_engine
 from db.schema import AiModel, Prediction
 from models.families import FAMILIES, ModelFamily, TableOutput, register, unregister
-from models.families.served import rows_at
+from models.families.served import rows_at, rows_from
 from models.features import log_returns, stack_wide
 from models.labels import asset_labels
 from models.panel import MarketPanel
@@ -68,8 +68,8 @@ class PriceDriftFamily(ModelFamily):
     def history_hours(self) -> int:
         return 24
 
-    def features(self, panel: MarketPanel) -> pd.DataFrame:
-        return stack_wide({"log_return_24h": log_returns(panel, 24)}, "symbol")
+    def features(self, panel: MarketPanel, since: pd.Timestamp | None = None) -> pd.DataFrame:
+        return rows_from(stack_wide({"log_return_24h": log_returns(panel, 24)}, "symbol"), since)
 
     def labels(self, panel: MarketPanel) -> pd.DataFrame:
         return asset_labels(panel, self.horizon).to_frame("forward_return")
@@ -102,7 +102,7 @@ class PriceDriftFamily(ModelFamily):
 
     def serve_at(self, panel: MarketPanel, as_of: pd.Timestamp) -> pd.DataFrame:
         started = time.perf_counter()
-        X = rows_at(self.features(panel), as_of).reset_index(level="timestamp", drop=True)
+        X = rows_at(self.features(panel, as_of), as_of).reset_index(level="timestamp", drop=True)
         close = panel.close.loc[as_of].reindex(X.index).dropna()
         X = X.loc[close.index]
         drift = self.predict_calibrated(X)["predicted_return"]
