@@ -111,10 +111,11 @@ class InMemoryRows:
         return self.data.X.tail(count)
 
 
-Data = TrainingData | Rows
+# A family's labelled rows: in memory, or wherever a `Rows` holds their features.
+FamilyRows = TrainingData | Rows
 
 
-def as_rows(data: Data) -> Rows:
+def as_rows(data: FamilyRows) -> Rows:
     """Rows in memory are their own `InMemoryRows`."""
     return InMemoryRows(data) if isinstance(data, TrainingData) else data
 
@@ -157,7 +158,7 @@ class ValidationResult:
 
 def walk_forward(
     make_family: FamilyFactory,
-    data: Data,
+    data: FamilyRows,
     splitter: WalkForwardSplit,
     on_fold: Callable[[Fold], None] | None = None,
 ) -> ValidationResult:
@@ -200,13 +201,15 @@ def walk_forward(
     )
 
 
-def fit_final(make_family: FamilyFactory, data: Data, result: ValidationResult) -> ModelFamily:
+def fit_final(
+    make_family: FamilyFactory, data: FamilyRows, result: ValidationResult
+) -> ModelFamily:
     """The version to register: fitted on every row, its serving fitted on all OOF rows."""
     family = as_rows(data).fit(make_family(), slice(None))
     return family.calibrate(result.oof.X, result.raw, result.oof.y)
 
 
-def served_on(family: ModelFamily, data: Data, positions: Positions) -> pd.DataFrame:
+def served_on(family: ModelFamily, data: FamilyRows, positions: Positions) -> pd.DataFrame:
     """What a fitted, calibrated `family` serves for the rows at `positions`
     (`ModelFamily.predict_calibrated`, wherever the rows are)."""
     rows = as_rows(data)

@@ -36,7 +36,7 @@ from models.panel import MarketPanel
 from models.skill import NO_EDGE
 from models.splits import WalkForwardSplit
 from models.validation import (
-    Rows,
+    FamilyRows,
     ValidationResult,
     as_rows,
     better,
@@ -158,7 +158,7 @@ class TrainingSource(Protocol):
     @property
     def symbols(self) -> list[str]: ...
 
-    def rows(self, family: ModelFamily) -> TrainingData | Rows: ...
+    def rows(self, family: ModelFamily) -> FamilyRows: ...
 
     def fitting(self, family: ModelFamily) -> ModelFamily:
         """`family` (unfitted) set to fit where this source fits."""
@@ -190,17 +190,18 @@ class PanelSource:
         return family
 
 
-Data = MarketPanel | TrainingSource
+# What training reads: a panel in memory, or a source whose rows are computed elsewhere.
+Market = MarketPanel | TrainingSource
 
 
-def as_source(data: Data) -> TrainingSource:
+def as_source(market: Market) -> TrainingSource:
     """A panel is the in-process source of its own rows."""
-    return PanelSource(data) if isinstance(data, MarketPanel) else data
+    return PanelSource(market) if isinstance(market, MarketPanel) else market
 
 
 def validate_family(
-    layer: str, panel: Data, settings: TrainSettings, horizon: int | None = None
-) -> tuple[TrainingData | Rows, ValidationResult]:
+    layer: str, panel: Market, settings: TrainSettings, horizon: int | None = None
+) -> tuple[FamilyRows, ValidationResult]:
     family = settings.family(layer, horizon)
     data = training_data(family, panel, settings)
     fitting = as_source(panel).fitting(family)
@@ -208,7 +209,7 @@ def validate_family(
     return data, result
 
 
-def training_data(family: ModelFamily, panel: Data, settings: TrainSettings) -> TrainingData | Rows:
+def training_data(family: ModelFamily, panel: Market, settings: TrainSettings) -> FamilyRows:
     """The family's labelled rows; InsufficientData if they cannot fill the walk-forward."""
     data = as_source(panel).rows(family)
     settings.splitter(family.horizon).split(data.timestamps)
@@ -217,7 +218,7 @@ def training_data(family: ModelFamily, panel: Data, settings: TrainSettings) -> 
 
 def train_layers(
     stores: TrainingStores,
-    panel: Data,
+    panel: Market,
     layers: Sequence[str],
     settings: TrainSettings,
     progress: Progress | None = None,
@@ -283,7 +284,7 @@ def train_family(
     stores: TrainingStores,
     layer: str,
     family: ModelFamily,
-    panel: Data,
+    panel: Market,
     settings: TrainSettings,
 ) -> tuple[TrainOutcome, ValidationResult]:
     """One family (at one horizon; `family` is unfitted, and stays so) end to end; its
@@ -367,14 +368,14 @@ def train_family(
 
 
 def run_configuration(
-    layer: str, panel: Data, settings: TrainSettings, horizon: int | None = None
+    layer: str, panel: Market, settings: TrainSettings, horizon: int | None = None
 ) -> dict[str, Any]:
     """What `ai_models.configuration` and the MLflow parameters record about a run."""
     return family_configuration(settings.family(layer, horizon), panel, settings)
 
 
 def family_configuration(
-    family: ModelFamily, panel: Data, settings: TrainSettings
+    family: ModelFamily, panel: Market, settings: TrainSettings
 ) -> dict[str, Any]:
     """`run_configuration` of an unfitted family."""
     source = as_source(panel)
@@ -401,7 +402,7 @@ def family_configuration(
 def _decide_promotion(
     session: Session,
     family: ModelFamily,
-    data: TrainingData | Rows,
+    data: FamilyRows,
     result: ValidationResult,
     force: bool,
 ) -> tuple[bool, str]:
@@ -438,7 +439,7 @@ def log_and_register(
     artifact_root: Path,
     layer: str,
     family: ModelFamily,
-    data: TrainingData | Rows,
+    data: FamilyRows,
     result: ValidationResult,
     configuration: dict[str, Any],
 ) -> tuple[str, str]:
