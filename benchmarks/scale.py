@@ -15,9 +15,13 @@ peak resident memory of the training process and of each worker process (psutil,
 every 0.2 s over the process and its descendants: the cluster's nannies and workers are
 children of the training process), and each family's validation metric.
 
+``--memory-cap GiB`` stops a run whose processes together hold more than that (the run is
+reported as stopped, with the memory and time it had reached): how a size that needs more
+than the machine has is shown without the kernel's out-of-memory killer choosing what dies.
+
     .venv/bin/python benchmarks/scale.py [--coins 30 100] [--days 365] [--workers 2]
         [--worker-memory 3GiB] [--block-hours 2184] [--local-fit-rows 250000]
-        [--layers macro sector asset timing] [--modes in-process cluster]
+        [--layers macro sector asset timing] [--modes in-process cluster] [--memory-cap 20]
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +61,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
     parser.add_argument("--block-hours", type=int, default=DEFAULT_BLOCK_HOURS)
     parser.add_argument("--local-fit-rows", type=int, default=LOCAL_FIT_ROWS)
+    parser.add_argument("--memory-cap", type=float, help="GiB a run may hold in all")
     parser.add_argument("--run", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -120,10 +125,47 @@ def child(args: argparse.Namespace, mode: str, database: str) -> dict[str, Any]:
         "--layers",
         *args.layers,
     ]
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
-    if finished.returncode != 0:
-        return {"mode": mode, "error": finished.stderr.strip().splitlines()[-1]}
-    return dict(json.loads(finished.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        run = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        held = watch(run, args.memory_cap)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if held is not None:
+        return {
+            "mode": mode,
+            "error": f"stopped at the memory cap: {held / GIB:.1f} GiB held after "
+            f"{time.perf_counter() - started:.0f} s",
+        }
+    if run.returncode != 0:
+        return {"mode": mode, "error": stderr.strip().splitlines()[-1]}
+    return dict(json.loads(stdout.strip().splitlines()[-1]))
+
+
+def watch(run: subprocess.Popen[str], cap_gib: float | None) -> int | None:
+    """Wait for `run`; stop it and its descendants if together they hold more than
+    `cap_gib`. The bytes they held when stopped, or None if it ended by itself."""
+    root = psutil.Process(run.pid)
+    while run.poll() is None:
+        if cap_gib is not None:
+            tree = [root, *root.children(recursive=True)]
+            held = sum(_resident(process) for process in tree)
+            if held > cap_gib * GIB:
+                for process in reversed(tree):
+                    with suppress(psutil.Error):
+                        process.kill()
+                run.wait()
+                return held
+        time.sleep(SAMPLE_SECONDS)
+    return None
+
+
+def _resident(process: psutil.Process) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except psutil.Error:  # ended between listing and reading
+        return 0
 
 
 def train_once(args: argparse.Namespace) -> dict[str, Any]:

@@ -59,9 +59,10 @@ class ClusterAddress:
 def connect(address: str, worker_memory: str = AUTO_MEMORY) -> Iterator[Client]:
     """A client of the cluster at `address`; a local cluster is closed on exit.
 
-    `worker_memory` (e.g. "4GiB") is each local worker's limit: past 80 % of it a worker
-    spills to disk, past 95 % its nanny restarts it and the scheduler reruns its tasks.
-    A remote cluster's workers keep the limit they were started with.
+    `worker_memory` (e.g. "4GiB") is each local worker's limit. With Dask's defaults a
+    worker moves the results it holds to disk once they pass 60 % of it (or the process
+    70 %), pauses new tasks at 80 % and is restarted by its nanny at 95 %, its tasks rerun
+    elsewhere. A remote cluster's workers keep the limit they were started with.
     """
     parsed = ClusterAddress.parse(address)
     _quiet_distributed()
