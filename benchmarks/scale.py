@@ -149,7 +149,10 @@ def watch(run: subprocess.Popen[str], cap_gib: float | None) -> int | None:
     root = psutil.Process(run.pid)
     while run.poll() is None:
         if cap_gib is not None:
-            tree = [root, *root.children(recursive=True)]
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:  # it ended since `poll`
+                continue
             held = sum(_resident(process) for process in tree)
             if held > cap_gib * GIB:
                 for process in reversed(tree):
