@@ -92,12 +92,12 @@ def scheduler_apart(tmp_path: Path) -> Iterator[Client]:
     quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     scheduler = ["scheduler", "--scheduler-file", str(scheduler_file), "--port", "0"]
     workers = ["worker", "--scheduler-file", str(scheduler_file), "--nworkers", "2"]
+    workers += ["--nthreads", "1", "--memory-limit", "1GiB"]
     processes = [subprocess.Popen([command, *scheduler, "--dashboard-address", ":0"], **quiet)]
     try:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        workers += ["--nthreads", "1", "--memory-limit", "1GiB"]
         processes.append(subprocess.Popen([command, *workers], **quiet))
         with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
             client.wait_for_workers(2, timeout=60)
