@@ -31,6 +31,7 @@ from models.errors import InsufficientData
 from models.families import ModelFamily, TrainingData
 from models.families.cross_section import CrossSectionalFamily
 from models.families.xgb import fit_regressor
+from models.panel import hours_of
 from models.validation import Positions
 
 # Rows a family fitted in this process fits on at most (a fold's rows, or all of them for
@@ -99,7 +100,7 @@ class BlockRows:
 
     @property
     def timestamps(self) -> pd.DatetimeIndex:
-        return _timestamps(self.y.index)
+        return hours_of(self.y.index)
 
     @property
     def columns(self) -> list[str]:
@@ -112,7 +113,7 @@ class BlockRows:
             # takes a BlockFrame's rows where they are.
             frame = BlockFrame(self, chosen, self.columns)
             return family.fit(cast(pd.DataFrame, frame), self.y.iloc[chosen])
-        hours = _timestamps(self.y.index[chosen])
+        hours = hours_of(self.y.index[chosen])
         chosen = chosen[sampled_hours(hours, self.local_fit_rows, family.random_state)]
         return family.fit(self.features(chosen, self.columns), self.y.iloc[chosen])
 
@@ -242,11 +243,6 @@ def _select(
 ) -> pd.DataFrame:
     chosen = frame.iloc[local, frame.columns.get_indexer(columns)]
     return chosen if keep_index else chosen.reset_index(drop=True)
-
-
-def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
-    values = index.get_level_values("timestamp") if index.nlevels > 1 else index
-    return pd.DatetimeIndex(values)
 
 
 def _predict(

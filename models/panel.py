@@ -17,6 +17,11 @@ HOUR = pd.Timedelta(hours=1)
 FIELDS = ("open", "high", "low", "close", "volume", "market_cap")
 
 
+def hours_of(index: pd.Index) -> pd.DatetimeIndex:
+    """The hour of each row of a (timestamp, entity) index, or of a timestamp index."""
+    return pd.DatetimeIndex(index.get_level_values("timestamp") if index.nlevels > 1 else index)
+
+
 @dataclass(frozen=True)
 class MarketPanel:
     """Hourly OHLCV of many coins; each frame is indexed by UTC hour, one column per symbol."""

@@ -36,7 +36,7 @@ import pandas as pd
 
 from models.errors import InsufficientData
 from models.families.outputs import TableOutput
-from models.panel import MarketPanel
+from models.panel import MarketPanel, hours_of
 
 PARAMS_FILE = "family.json"
 
@@ -56,9 +56,7 @@ class TrainingData:
 
     @property
     def timestamps(self) -> pd.DatetimeIndex:
-        index = self.X.index
-        values = index.get_level_values("timestamp") if index.nlevels > 1 else index
-        return pd.DatetimeIndex(values)
+        return hours_of(self.X.index)
 
     def rows(self, positions: Any) -> TrainingData:
         return TrainingData(self.X.iloc[positions], self.y.iloc[positions])

@@ -49,7 +49,7 @@ from models.metrics import (
     classification_report,
     expected_calibration_error,
 )
-from models.panel import MarketPanel
+from models.panel import MarketPanel, hours_of
 from models.shrinkage import blend_distributions, fit_demonstrated_weight
 from models.skill import REGIME_ORDER, horizon_blocks, log_losses, ranked_probability_scores
 
@@ -296,7 +296,7 @@ class MacroRegimeFamily(ModelFamily):
         self.floor_ = 1.0 / (len(X) + N_REGIMES)
         codes = y["regime"].to_numpy(dtype=int)
         prior, model = self.baseline(X).to_numpy(), self._floored(raw)
-        blocks = horizon_blocks(_timestamps(y), self.horizon)
+        blocks = horizon_blocks(hours_of(y.index), self.horizon)
         if len(np.unique(blocks)) < MIN_CALIBRATION_WINDOWS:
             self.shrink_weight_ = 0.0
             return self
@@ -354,7 +354,7 @@ class MacroRegimeFamily(ModelFamily):
             "rps": float(np.mean(ranked_probability_scores(probabilities, codes, REGIME_ORDER))),
             "ece": expected_calibration_error(probabilities.max(axis=1), top == codes),
             "n_samples": len(codes),
-            "independent_windows": len(np.unique(horizon_blocks(_timestamps(y), self.horizon))),
+            "independent_windows": len(np.unique(horizon_blocks(hours_of(y.index), self.horizon))),
         }
 
     def calibration_report(
@@ -444,8 +444,3 @@ def _climatology(X: pd.DataFrame) -> np.ndarray:
 
 def _probabilities(predictions: pd.DataFrame) -> np.ndarray:
     return predictions[list(PROBABILITY_COLUMNS)].to_numpy(float)
-
-
-def _timestamps(frame: pd.DataFrame) -> pd.DatetimeIndex:
-    index = frame.index
-    return pd.DatetimeIndex(index.get_level_values("timestamp") if index.nlevels > 1 else index)

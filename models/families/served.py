@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from models.features import average_true_range
-from models.panel import MarketPanel
+from models.panel import MarketPanel, hours_of
 
 PERCENTILE_WINDOW = 720
 VOLATILITY_LEVELS = ((0.5, "low"), (0.8, "medium"), (1.01, "high"))
@@ -16,10 +16,7 @@ def rows_from(frame: pd.DataFrame, hour: pd.Timestamp | None) -> pd.DataFrame:
     """The rows of `frame` at `hour` and after (all of them when `hour` is None)."""
     if hour is None:
         return frame
-    timestamps = (
-        frame.index.get_level_values("timestamp") if frame.index.nlevels > 1 else frame.index
-    )
-    return frame.loc[timestamps >= hour]
+    return frame.loc[hours_of(frame.index) >= hour]
 
 
 def rows_at(frame: pd.DataFrame, hour: pd.Timestamp) -> pd.DataFrame:
