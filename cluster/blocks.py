@@ -90,8 +90,7 @@ def block_rows(
         data = family.training_data(panel, since=block.start)
     except InsufficientData:
         return empty
-    hours = data.timestamps
-    keep = (hours >= block.start) & (hours <= block.end)
+    keep = data.timestamps <= block.end  # the rows start at the block's start already
     return data.X.loc[keep], data.y.loc[keep]
 
 
